@@ -13,7 +13,7 @@ import (
 // ImplementationClassUID and ImplementationVersionName identify sonogate
 // in file meta information and association negotiation (PS3.7 D.3.3.2).
 const (
-	ImplementationClassUID    = "1.2.826.0.1.3680043.10.1520.1"
+	ImplementationClassUID    = "2.25.159285450267753744784232278597816087671"
 	ImplementationVersionName = "SONOGATE_1"
 )
 

@@ -30,3 +30,8 @@ func requireTool(t testing.TB, name string) {
 		t.Skipf("SKIPPING: %s not installed", name)
 	}
 }
+
+func runTool(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
