@@ -2,8 +2,8 @@
 // world outside the package: the shared test corpus (../shared/testdata
 // beside the repository), external tools (DCMTK, Orthanc, PostgreSQL), free
 // loopback ports, and real peer servers — Orthanc (C-STORE SCP, REST and
-// DICOMweb) and DCMTK storescp — started on private ports and directories
-// and stopped by t.Cleanup.
+// DICOMweb), DCMTK storescp and a throw-away PostgreSQL cluster — started
+// on private ports and directories and stopped by t.Cleanup.
 //
 // Missing prerequisites follow one policy: under CI (CI=true) the test
 // fails, because a green CI run must have exercised everything; elsewhere

@@ -23,6 +23,11 @@ type process struct {
 }
 
 func startProcess(name, logPath, path string, args []string, env []string) (*process, error) {
+	return startProcessAs(name, logPath, path, args, env, nil)
+}
+
+// startProcessAs is startProcess running as another OS user when cred is set.
+func startProcessAs(name, logPath, path string, args []string, env []string, cred *syscall.Credential) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -33,6 +38,7 @@ func startProcess(name, logPath, path string, args []string, env []string) (*pro
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr.Credential = cred
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -49,10 +55,13 @@ func startProcess(name, logPath, path string, args []string, env []string) (*pro
 
 // stop sends SIGTERM to the process group, then SIGKILL after grace, and
 // waits for the process to exit. It is safe to call more than once.
-func (p *process) stop(grace time.Duration) {
+func (p *process) stop(grace time.Duration) { p.stopWith(syscall.SIGTERM, grace) }
+
+// stopWith is stop with another first signal (PostgreSQL: SIGINT, fast shutdown).
+func (p *process) stopWith(sig syscall.Signal, grace time.Duration) {
 	p.once.Do(func() {
 		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		_ = syscall.Kill(-pgid, sig)
 		select {
 		case <-p.done:
 		case <-time.After(grace):

@@ -246,3 +246,16 @@ func TestOrthanc(t *testing.T) {
 		t.Fatalf("echoscu after restart: exit %d", code)
 	}
 }
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	pg := StartPostgres(t)
+	dsn := pg.CreateDB(t, "sonogate_test")
+	if want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/sonogate_test?sslmode=disable", pg.Port()); dsn != want {
+		t.Errorf("DSN = %q, want %q", dsn, want)
+	}
+	pg.Psql(t, "sonogate_test", "CREATE TABLE t (x int); INSERT INTO t VALUES (40), (2)")
+	if got := strings.TrimSpace(pg.Psql(t, "sonogate_test", "SELECT sum(x) FROM t")); got != "42" {
+		t.Errorf("sum = %q, want 42", got)
+	}
+}
