@@ -295,6 +295,18 @@ func TestClaimLeaseExpiry(t *testing.T) {
 	if rq.State != JobPending || rq.Attempts != 0 || !rq.NextAttemptAt.Equal(clk.Now()) {
 		t.Errorf("requeued = %+v", rq)
 	}
+	// Claim and release: back to pending with the attempt given back.
+	rel, _ := c.ClaimDue(ctx, "pacs", 1, clk.Now(), time.Minute)
+	if len(rel) != 1 || rel[0].Job.Attempts != 1 {
+		t.Fatalf("claim for release = %+v", rel)
+	}
+	if err := c.Release(ctx, rel[0].Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	rq, _ = c.Job(ctx, due[0].Job.ID)
+	if rq.State != JobPending || rq.Attempts != 0 || !rq.NextAttemptAt.Equal(clk.Now()) {
+		t.Errorf("requeued = %+v", rq)
+	}
 
 	st, err := c.Stats(ctx)
 	if err != nil {

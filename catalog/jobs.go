@@ -215,6 +215,16 @@ func (c *Catalog) Requeue(ctx context.Context, id int64) error {
 		WHERE id = ? AND state = 'dead'`, now, now, id)
 }
 
+// Release hands an inflight job back untried (for example on shutdown
+// before its send started): pending, due now, and the attempt counted by
+// the claim is given back.
+func (c *Catalog) Release(ctx context.Context, id int64) error {
+	now := micros(c.now())
+	return c.transition(ctx, id, "release", `UPDATE jobs SET state = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+		lease_until = 0, next_attempt_at = ?, updated_at = ?
+		WHERE id = ? AND state = 'inflight'`, now, now, id)
+}
+
 // Job returns one job by id, or ErrNotFound.
 func (c *Catalog) Job(ctx context.Context, id int64) (*Job, error) {
 	var j Job
