@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sonogate/sonogate/catalog"
 	"github.com/sonogate/sonogate/dimse"
@@ -196,22 +195,19 @@ func TestQueueRetriesWithBackoffThenSucceeds(t *testing.T) {
 	if d.paths[0] != "/store/clinical/1.1.dcm" {
 		t.Errorf("path = %s", d.paths[0])
 	}
-	if got := testutil.ToFloat64(q.m.sentTotal.WithLabelValues("pacs")); got != 1 {
+	if got := gauge(t, reg, "sonogate_routing_sent_total", "destination=pacs"); got != 1 {
 		t.Errorf("sent_total = %v", got)
 	}
-	if got := testutil.ToFloat64(q.m.retries.WithLabelValues("pacs")); got != 3 {
+	if got := gauge(t, reg, "sonogate_routing_retries_total", "destination=pacs"); got != 3 {
 		t.Errorf("retries_total = %v", got)
 	}
-	exp := `
-# HELP sonogate_routing_jobs Routing jobs by destination and state (pending, inflight, done, dead).
-# TYPE sonogate_routing_jobs gauge
-sonogate_routing_jobs{destination="pacs",state="dead"} 0
-sonogate_routing_jobs{destination="pacs",state="done"} 1
-sonogate_routing_jobs{destination="pacs",state="inflight"} 0
-sonogate_routing_jobs{destination="pacs",state="pending"} 0
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "sonogate_routing_jobs"); err != nil {
-		t.Error(err)
+	for state, want := range map[string]float64{"done": 1, "pending": 0, "inflight": 0, "dead": 0} {
+		if got := gauge(t, reg, "sonogate_routing_jobs", "destination=pacs,state="+state); got != want {
+			t.Errorf("sonogate_routing_jobs{state=%s} = %v, want %v", state, got, want)
+		}
+	}
+	if got := gauge(t, reg, "sonogate_routing_oldest_undelivered_seconds", "destination=pacs"); got != 0 {
+		t.Errorf("oldest undelivered = %v, want 0", got)
 	}
 }
 
@@ -219,7 +215,8 @@ func TestQueuePermanentGoesDeadAtOnce(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
 	d := &fakeDest{name: "pacs", clock: fx.clock, errs: []error{&dimse.StatusError{Status: 0xC000}}}
-	q := fx.queue(t, map[string]Destination{"pacs": d}, QueueConfig{MaxAttempts: 5}, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	q := fx.queue(t, map[string]Destination{"pacs": d}, QueueConfig{MaxAttempts: 5}, reg)
 	fx.commit(t, "1.2", "pacs")
 	stop := run(t, q)
 	defer stop()
@@ -227,7 +224,7 @@ func TestQueuePermanentGoesDeadAtOnce(t *testing.T) {
 	if j.Attempts != 1 || !strings.Contains(j.LastError, "permanent") || !strings.Contains(j.LastError, "C000") {
 		t.Errorf("dead job = %+v", j)
 	}
-	if got := testutil.ToFloat64(q.m.deadTotal.WithLabelValues("pacs")); got != 1 {
+	if got := gauge(t, reg, "sonogate_routing_dead_letters_total", "destination=pacs"); got != 1 {
 		t.Errorf("dead_letters_total = %v", got)
 	}
 	// Requeue (operator replay) delivers it.
@@ -397,4 +394,34 @@ func TestFolderDestination(t *testing.T) {
 	if err := f.Send(ctx, inst, src); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled send = %v", err)
 	}
+}
+
+// gauge gathers reg and returns the value of the counter or gauge name whose
+// labels, formatted "k=v,k=v" in label order, equal labels.
+func gauge(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range m.GetLabel() {
+				ls = append(ls, lp.GetName()+"="+lp.GetValue())
+			}
+			if strings.Join(ls, ",") != labels {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s{%s} not found", name, labels)
+	return 0
 }
