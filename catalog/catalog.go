@@ -35,9 +35,7 @@ type Config struct {
 	// Driver is "sqlite" (default) or "postgres".
 	Driver string
 	// DSN is, for sqlite, a file path (the pragmas sonogate needs are
-	// added); for postgres a pgx connection string. The postgres driver
-	// ("pgx") must be registered by the binary, by importing
-	// github.com/jackc/pgx/v5/stdlib.
+	// added); for postgres a pgx connection string or URL.
 	DSN string
 	// ReadConns is the size of the read-only pool for sqlite (default 4).
 	ReadConns int
@@ -109,6 +107,8 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open postgres: %w", err)
 		}
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
 		c.w, c.r = db, db
 		c.closed = append(c.closed, db)
 	default:

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sonogate/sonogate/internal/testenv"
 )
 
 type clock struct {
@@ -26,9 +28,17 @@ func newClock() *clock {
 	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 }
 
-func openTest(t *testing.T, path string, clk *clock) *Catalog {
+// dbFactory returns the Config of a fresh, empty database.
+type dbFactory func(t *testing.T) Config
+
+func sqliteDB(t *testing.T) Config {
+	return Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "cat.db")}
+}
+
+func openTest(t *testing.T, cfg Config, clk *clock) *Catalog {
 	t.Helper()
-	c, err := Open(context.Background(), Config{DSN: path, Now: clk.Now})
+	cfg.Now = clk.Now
+	c, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +73,10 @@ func testInstance(uid, sha string) *Instance {
 
 func sha(n int) string { return fmt.Sprintf("%064x", n) }
 
-func TestCommitOutcomes(t *testing.T) {
-	t.Parallel()
+func testCommitOutcomes(t *testing.T, fresh dbFactory) {
 	ctx := context.Background()
 	clk := newClock()
-	c := openTest(t, filepath.Join(t.TempDir(), "cat.db"), clk)
+	c := openTest(t, fresh(t), clk)
 	jobs := []JobSpec{{Destination: "pacs", Rule: "all"}, {Destination: "research", Rule: "r"}, {Destination: "pacs", Rule: "dup"}}
 
 	a := testInstance("1.2.3.4.5", sha(1))
@@ -149,9 +158,8 @@ func TestCommitOutcomes(t *testing.T) {
 	}
 }
 
-func TestCommitValidation(t *testing.T) {
-	t.Parallel()
-	c := openTest(t, filepath.Join(t.TempDir(), "cat.db"), newClock())
+func testCommitValidation(t *testing.T, fresh dbFactory) {
+	c := openTest(t, fresh(t), newClock())
 	in := testInstance("1.2", sha(1))
 	in.SHA256 = ""
 	if _, err := c.CommitInstance(context.Background(), in, nil); err == nil {
@@ -159,13 +167,12 @@ func TestCommitValidation(t *testing.T) {
 	}
 }
 
-func TestConcurrentCommitSameInstance(t *testing.T) {
-	t.Parallel()
+func testConcurrentCommitSameInstance(t *testing.T, fresh dbFactory) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cat.db")
+	cfg := fresh(t)
 	clk := newClock()
-	c1 := openTest(t, path, clk)
-	c2 := openTest(t, path, clk) // a second process on the same file
+	c1 := openTest(t, cfg, clk)
+	c2 := openTest(t, cfg, clk) // a second process on the same file
 	const n = 8
 	var wg sync.WaitGroup
 	results := make([]CommitResult, 2*n)
@@ -205,11 +212,10 @@ func TestConcurrentCommitSameInstance(t *testing.T) {
 	}
 }
 
-func TestClaimLeaseExpiry(t *testing.T) {
-	t.Parallel()
+func testClaimLeaseExpiry(t *testing.T, fresh dbFactory) {
 	ctx := context.Background()
 	clk := newClock()
-	c := openTest(t, filepath.Join(t.TempDir(), "cat.db"), clk)
+	c := openTest(t, fresh(t), clk)
 	for i := range 3 {
 		if _, err := c.CommitInstance(ctx, testInstance(fmt.Sprintf("1.%d", i), sha(i)), []JobSpec{{Destination: "pacs"}, {Destination: "folder"}}); err != nil {
 			t.Fatal(err)
@@ -331,13 +337,12 @@ func TestClaimLeaseExpiry(t *testing.T) {
 	}
 }
 
-func TestClaimConcurrentNoDoubleClaim(t *testing.T) {
-	t.Parallel()
+func testClaimConcurrentNoDoubleClaim(t *testing.T, fresh dbFactory) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cat.db")
+	cfg := fresh(t)
 	clk := newClock()
-	c1 := openTest(t, path, clk)
-	c2 := openTest(t, path, clk)
+	c1 := openTest(t, cfg, clk)
+	c2 := openTest(t, cfg, clk)
 	const n = 50
 	for i := range n {
 		if _, err := c1.CommitInstance(ctx, testInstance(fmt.Sprintf("2.%d", i), sha(100+i)), []JobSpec{{Destination: "pacs"}}); err != nil {
@@ -383,12 +388,11 @@ func TestClaimConcurrentNoDoubleClaim(t *testing.T) {
 	}
 }
 
-func TestRestartPersistence(t *testing.T) {
-	t.Parallel()
+func testRestartPersistence(t *testing.T, fresh dbFactory) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cat.db")
+	cfg := fresh(t)
 	clk := newClock()
-	c, err := Open(ctx, Config{DSN: path, Now: clk.Now})
+	c, err := Open(ctx, withClock(cfg, clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +407,7 @@ func TestRestartPersistence(t *testing.T) {
 	if err := c.Close(); err != nil { // "crash" while inflight
 		t.Fatal(err)
 	}
-	c2, err := Open(ctx, Config{DSN: path, Now: clk.Now}) // migrations are not re-applied
+	c2, err := Open(ctx, withClock(cfg, clk)) // migrations are not re-applied
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,6 +426,48 @@ func TestRestartPersistence(t *testing.T) {
 	got, err := c2.ClaimDue(ctx, "pacs", 1, clk.Now(), 30*time.Second)
 	if err != nil || len(got) != 1 || got[0].Job.ID != claimed[0].Job.ID || got[0].Job.Attempts != 2 {
 		t.Fatalf("after lease expiry: %+v %v", got, err)
+	}
+}
+
+func withClock(cfg Config, clk *clock) Config {
+	cfg.Now = clk.Now
+	return cfg
+}
+
+var scenarios = []struct {
+	name string
+	fn   func(*testing.T, dbFactory)
+}{
+	{"CommitOutcomes", testCommitOutcomes},
+	{"CommitValidation", testCommitValidation},
+	{"ConcurrentCommitSameInstance", testConcurrentCommitSameInstance},
+	{"ClaimLeaseExpiry", testClaimLeaseExpiry},
+	{"ClaimConcurrentNoDoubleClaim", testClaimConcurrentNoDoubleClaim},
+	{"RestartPersistence", testRestartPersistence},
+}
+
+func TestSQLite(t *testing.T) {
+	t.Parallel()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			sc.fn(t, sqliteDB)
+		})
+	}
+}
+
+// TestPostgres runs the same scenarios on a private PostgreSQL cluster, one
+// database per scenario.
+func TestPostgres(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	for i, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			n := 0
+			sc.fn(t, func(t *testing.T) Config {
+				n++
+				return Config{Driver: "postgres", DSN: pg.CreateDB(t, fmt.Sprintf("s%d_%d", i, n))}
+			})
+		})
 	}
 }
 

@@ -37,17 +37,15 @@ var sqliteDialect = dialect{
 	},
 }
 
-// postgresDialect is ready for a pgx/stdlib connection ("pgx" driver); the
-// binary that uses it must import github.com/jackc/pgx/v5/stdlib.
+// postgresDialect runs over pgx/stdlib (driver "pgx"). Jobs are claimed
+// with FOR UPDATE SKIP LOCKED so several replicas share one queue
+// (DESIGN.md §8).
 var postgresDialect = dialect{
 	name:       "postgres",
 	migrations: "migrations/postgres",
 	rebind:     dollarPlaceholders,
 	lockSkip:   " FOR UPDATE SKIP LOCKED",
-	isUnique: func(err error) bool {
-		// SQLSTATE 23505 unique_violation; pgconn.PgError prints it.
-		return err != nil && strings.Contains(err.Error(), "SQLSTATE 23505")
-	},
+	isUnique:   pgIsUnique,
 }
 
 // dollarPlaceholders turns each '?' outside string literals into $1, $2, ...

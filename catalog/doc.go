@@ -23,7 +23,9 @@
 //
 // The default backend is SQLite (modernc.org/sqlite, driver "sqlite") in WAL
 // mode with synchronous=FULL, one writer connection taking the write lock at
-// BEGIN (BEGIN IMMEDIATE) and a small pool of read-only connections. The SQL
-// is kept portable to PostgreSQL: times are integer microseconds, ids come
-// back through RETURNING, and every dialect difference lives in dialect.go.
+// BEGIN (BEGIN IMMEDIATE) and a small pool of read-only connections.
+// PostgreSQL (driver "postgres", through pgx/stdlib) serves several replicas
+// (DESIGN.md §8): jobs are claimed with FOR UPDATE SKIP LOCKED. The SQL is
+// shared: times are integer microseconds, ids come back through RETURNING,
+// and every dialect difference lives in dialect.go and migrations/<dialect>.
 package catalog
