@@ -1,0 +1,3 @@
+package dimse
+
+//go:generate go run ./internal/gen -std ../../shared/standard -out .
