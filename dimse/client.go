@@ -144,9 +144,15 @@ func (a *Association) fail(err error) error {
 	if a.closed == nil {
 		a.closed = err
 	}
-	if errors.Is(err, errProtocol) {
+	var ae *ul.AbortError
+	switch {
+	case errors.Is(err, errProtocol):
 		a.c.m.AbortWith(pdu.AbortSourceServiceProvider, pdu.AbortReasonNotSpecified)
-	} else {
+	case errors.As(err, &ae) && ae.Local:
+		// We sent the A-ABORT (cancelled context, timeout): do not hold
+		// the caller for the whole ARTIM period.
+		a.c.m.AbortWith(ae.Source, ae.Reason)
+	default:
 		a.c.m.Close()
 	}
 	return err
@@ -259,8 +265,8 @@ func (a *Association) readResponse(ctx context.Context, field, mid uint16) (*Com
 		if errors.Is(err, errReleaseRequested) {
 			err = fmt.Errorf("%w: peer requested release while a response was pending", errProtocol)
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("dimse: waiting for response: %w", ctx.Err())
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("dimse: waiting for response: %w: %w", ctx.Err(), err)
 		}
 		return nil, a.fail(err)
 	}

@@ -196,8 +196,23 @@ func (m *Machine) AbortWith(source, reason byte) error {
 	}
 	m.abortSrc, m.abortRsn = source, reason
 	_, err := m.dispatch(Evt15, nil, nil)
-	m.Close()
+	m.closeWithin(AbortGrace)
 	return err
+}
+
+// AbortGrace bounds how long Abort waits in Sta13 for the peer to close
+// the transport before closing it itself. The standard allows the whole
+// ARTIM period, but a peer busy elsewhere need not hold up the local user.
+const AbortGrace = 500 * time.Millisecond
+
+// closeWithin is Close with the Sta13 wait cut to at most d.
+func (m *Machine) closeWithin(d time.Duration) error {
+	if m.state == Sta13 {
+		if t := time.Now().Add(d); m.artim.IsZero() || t.Before(m.artim) {
+			m.artim = t
+		}
+	}
+	return m.Close()
 }
 
 // Release requests release and waits for the confirmation (PS3.8 §7.2),
@@ -239,6 +254,9 @@ func (m *Machine) Close() error {
 	if m.state != Sta1 && m.state != Sta13 && m.conn != nil {
 		m.abortSrc, m.abortRsn = pdu.AbortSourceServiceUser, pdu.AbortReasonNotSpecified
 		m.dispatch(Evt15, nil, nil)
+		if t := time.Now().Add(AbortGrace); t.Before(m.artim) {
+			m.artim = t
+		}
 	}
 	for m.state == Sta13 {
 		ev, p, cause := m.readEvent(0)
