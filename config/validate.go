@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sonogate/sonogate/dcm"
 )
 
 // FieldError is one invalid field.
@@ -164,8 +166,8 @@ func (c *Config) Validate() error {
 		v.patterns(path+".match.calling_ae", r.Match.CallingAE)
 		for _, k := range sortedKeys(r.Match.Tags) {
 			p := path + ".match.tags." + k
-			if !reTagKey.MatchString(k) {
-				v.add(p, "invalid tag: use a keyword such as StudyDescription or \"gggg,eeee\"")
+			if _, err := dcm.ParseTag(k); err != nil {
+				v.add(p, "unknown tag: use a DICOM keyword such as StudyDescription or \"gggg,eeee\"")
 			}
 			if len(r.Match.Tags[k]) == 0 {
 				v.add(p, "must list at least one value")
@@ -276,8 +278,7 @@ func (c *Config) validateNode(v *validator) {
 }
 
 var (
-	reName   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	reTagKey = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*|[0-9A-Fa-f]{4},[0-9A-Fa-f]{4})$`)
+	reName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
 // ValidAETitle reports why ae is not a valid Application Entity title (PS3.5

@@ -53,7 +53,7 @@ func ParseTag(s string) (Tag, error) {
 	}
 	info, err := dict.FindByName(s)
 	if err != nil {
-		return 0, fmt.Errorf("unknown tag or keyword %q", s)
+		return 0, fmt.Errorf("%q: not a DICOM keyword or gggg,eeee tag", s)
 	}
 	return NewTag(info.Tag.Group, info.Tag.Element), nil
 }

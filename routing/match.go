@@ -3,13 +3,11 @@ package routing
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/sonogate/sonogate/catalog"
 	"github.com/sonogate/sonogate/config"
+	"github.com/sonogate/sonogate/dcm"
 )
 
 // Attributes gives the matcher access to the data set of an instance
@@ -88,21 +86,8 @@ func NewMatcher(rules []config.Rule) (*Matcher, error) {
 // ParseTagKey resolves a keyword ("PatientID") or "gggg,eeee" (optionally in
 // parentheses) to a tag number.
 func ParseTagKey(k string) (uint32, error) {
-	s := strings.TrimSpace(k)
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "("), ")")
-	if g, e, ok := strings.Cut(s, ","); ok {
-		gv, err1 := strconv.ParseUint(strings.TrimSpace(g), 16, 16)
-		ev, err2 := strconv.ParseUint(strings.TrimSpace(e), 16, 16)
-		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("%q: want a keyword or gggg,eeee in hex", k)
-		}
-		return uint32(gv)<<16 | uint32(ev), nil
-	}
-	info, err := tag.FindByName(s)
-	if err != nil || s == "" {
-		return 0, fmt.Errorf("%q: unknown DICOM keyword", k)
-	}
-	return uint32(info.Tag.Group)<<16 | uint32(info.Tag.Element), nil
+	t, err := dcm.ParseTag(k)
+	return uint32(t), err
 }
 
 // Match returns one job per destination named by a rule that matches the
