@@ -157,8 +157,56 @@ type Match struct {
 type Profile struct {
 	// KeyFile holds the secret used for keyed pseudonyms and UID remapping.
 	KeyFile string `yaml:"key_file"`
-	// Options are Annex E option names, e.g. "retain-long-full-dates".
+	// Options are Annex E option names, e.g. "retain_long_modified_dates"
+	// (package anonymize lists them; '-' and '_' are interchangeable).
 	Options []string `yaml:"options"`
+	// SafePrivate lists the private attributes the retain_safe_private
+	// option keeps, identified by private creator and element offset
+	// (PS3.15 E.3.10, PS3.5 §7.8.1).
+	SafePrivate []SafePrivate `yaml:"safe_private"`
+	// PseudonymTable is a CSV file (real_patient_id,pseudo_id,pseudo_name)
+	// loaded by the research manager; patients not in it get keyed-hash
+	// pseudonyms.
+	PseudonymTable string `yaml:"pseudonym_table"`
+	// DateShiftMaxDays bounds the per-patient date shift of the
+	// retain_long_modified_dates option: dates move back by 1..N days
+	// (0 means 3650).
+	DateShiftMaxDays int `yaml:"date_shift_max_days"`
+	// PixelMasks are rectangles to blank per device and image size
+	// (clean_pixel option, PS3.15 E.3.1).
+	PixelMasks []PixelMask `yaml:"pixel_masks"`
+}
+
+// SafePrivate identifies private data elements by block: Creator is the
+// private creator value, Group the odd group ("0029"; empty matches any),
+// Elements the element offsets within the block in hex ("10" for
+// gggg,xx10); empty Elements keeps the whole block.
+type SafePrivate struct {
+	Group    string   `yaml:"group"`
+	Creator  string   `yaml:"creator"`
+	Elements []string `yaml:"elements"`
+}
+
+// PixelMask is a set of rectangles blanked in the images of one device.
+// Manufacturer and Model match (0008,0070) and (0008,1090) exactly
+// (empty matches any); Rows and Columns match the image size (0 matches
+// any). When a mask matches, its rectangles are blanked instead of
+// everything outside the ultrasound regions.
+type PixelMask struct {
+	Manufacturer string `yaml:"manufacturer"`
+	Model        string `yaml:"model"`
+	Rows         int    `yaml:"rows"`
+	Columns      int    `yaml:"columns"`
+	Rects        []Rect `yaml:"rects"`
+}
+
+// Rect is a pixel rectangle: X, Y of the top left corner (0-based column
+// and row), Width and Height in pixels.
+type Rect struct {
+	X      int `yaml:"x"`
+	Y      int `yaml:"y"`
+	Width  int `yaml:"width"`
+	Height int `yaml:"height"`
 }
 
 // Auth holds the HTTP API bearer tokens.

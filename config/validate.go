@@ -77,9 +77,44 @@ func (c *Config) Validate() error {
 		if !reName.MatchString(name) {
 			v.add(path, "invalid profile name: use letters, digits, '.', '_' and '-'")
 		}
-		for j, o := range c.Profiles[name].Options {
+		p := c.Profiles[name]
+		for j, o := range p.Options {
 			if strings.TrimSpace(o) == "" {
 				v.add(fmt.Sprintf("%s.options[%d]", path, j), "must not be empty")
+			}
+		}
+		if p.DateShiftMaxDays < 0 || p.DateShiftMaxDays > 36500 {
+			v.add(path+".date_shift_max_days", "must be 0..36500")
+		}
+		for j, sp := range p.SafePrivate {
+			sPath := fmt.Sprintf("%s.safe_private[%d]", path, j)
+			if strings.TrimSpace(sp.Creator) == "" {
+				v.add(sPath+".creator", "must not be empty")
+			}
+			if sp.Group != "" {
+				g, err := strconv.ParseUint(sp.Group, 16, 16)
+				if err != nil || g%2 == 0 || len(sp.Group) != 4 {
+					v.add(sPath+".group", "must be an odd group as 4 hex digits, e.g. \"0029\"")
+				}
+			}
+			for k, e := range sp.Elements {
+				if _, err := strconv.ParseUint(e, 16, 8); err != nil || len(e) != 2 {
+					v.add(fmt.Sprintf("%s.elements[%d]", sPath, k), "must be an element offset as 2 hex digits, e.g. \"10\"")
+				}
+			}
+		}
+		for j, m := range p.PixelMasks {
+			mPath := fmt.Sprintf("%s.pixel_masks[%d]", path, j)
+			if m.Rows < 0 || m.Columns < 0 {
+				v.add(mPath, "rows and columns must not be negative")
+			}
+			if len(m.Rects) == 0 {
+				v.add(mPath+".rects", "must not be empty")
+			}
+			for k, r := range m.Rects {
+				if r.X < 0 || r.Y < 0 || r.Width <= 0 || r.Height <= 0 {
+					v.add(fmt.Sprintf("%s.rects[%d]", mPath, k), "x, y must be >= 0 and width, height > 0")
+				}
 			}
 		}
 	}
