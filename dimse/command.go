@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // CommandField values (0000,0100), PS3.7 §9.3 and §10.3.
@@ -204,10 +205,7 @@ func truncateComment(s string) string {
 	}
 	s = s[:MaxErrorCommentLength]
 	// Do not cut a UTF-8 sequence in half.
-	for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 {
-		s = s[:len(s)-1]
-	}
-	if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+	for len(s) > 0 && !utf8.ValidString(s) {
 		s = s[:len(s)-1]
 	}
 	return s
