@@ -29,6 +29,10 @@ type Request struct {
 	SOPInstanceUID    string
 	TransferSyntaxUID string
 	Data              io.Reader // the data set bytes exactly as received
+	// Namespace is where the instance is stored and indexed; "" means
+	// store.NamespaceClinical. Only de-identified instances may go to
+	// store.NamespaceResearch.
+	Namespace store.Namespace
 }
 
 // Result reports what was committed.
@@ -169,7 +173,11 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 	if inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" {
 		return Result{}, &Error{Class: ErrCannotUnderstand, Comment: "missing Study or Series Instance UID"}
 	}
-	inst.Namespace = string(store.NamespaceClinical)
+	ns := req.Namespace
+	if ns == "" {
+		ns = store.NamespaceClinical
+	}
+	inst.Namespace = string(ns)
 	inst.TransferSyntaxUID = ts.UID
 	inst.SHA256, inst.Size, inst.DataOffset = sp.SHA256, sp.Size, sp.DataOffset
 	inst.CallingAE = req.CallingAE
@@ -179,7 +187,7 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 	if in.cfg.Matcher != nil {
 		jobs = in.cfg.Matcher.Match(DatasetAttributes{ds}, req.CallingAE)
 	}
-	rel, err := in.cfg.Store.Commit(sp, store.NamespaceClinical)
+	rel, err := in.cfg.Store.Commit(sp, ns)
 	if err != nil {
 		return Result{}, &Error{Class: ErrResources, Comment: "cannot commit instance file", Err: err}
 	}
