@@ -182,6 +182,7 @@ func (m *Machine) run(act Action, ev Event, p pdu.PDU, cause error) (Indication,
 			src, rsn = pdu.AbortSourceServiceProvider, abortReason(ev, cause)
 		}
 		m.state = Sta13
+		m.userAbort = m.userAbort || ev == Evt15
 		if err := m.send(&pdu.AAbort{Source: src, Reason: rsn}); err != nil {
 			return nil, err
 		}

@@ -52,6 +52,9 @@ type Machine struct {
 	local     pdu.PDU // the PDU a local primitive asks to send
 	abortSrc  byte    // source/reason for AA-1 when initiated locally
 	abortRsn  byte
+	// userAbort is set when this side sent A-ABORT for a local reason
+	// (Evt15); Close then waits at most AbortGrace in Sta13.
+	userAbort bool
 
 	intrMu sync.Mutex
 	intr   error // set when a context watched by watch() is done
@@ -254,6 +257,11 @@ func (m *Machine) Close() error {
 	if m.state != Sta1 && m.state != Sta13 && m.conn != nil {
 		m.abortSrc, m.abortRsn = pdu.AbortSourceServiceUser, pdu.AbortReasonNotSpecified
 		m.dispatch(Evt15, nil, nil)
+		if t := time.Now().Add(AbortGrace); t.Before(m.artim) {
+			m.artim = t
+		}
+	}
+	if m.userAbort && m.state == Sta13 {
 		if t := time.Now().Add(AbortGrace); t.Before(m.artim) {
 			m.artim = t
 		}
