@@ -444,6 +444,7 @@ var scenarios = []struct {
 	{"ClaimLeaseExpiry", testClaimLeaseExpiry},
 	{"ClaimConcurrentNoDoubleClaim", testClaimConcurrentNoDoubleClaim},
 	{"RestartPersistence", testRestartPersistence},
+	{"Reports", testReports},
 }
 
 func TestSQLite(t *testing.T) {

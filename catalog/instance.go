@@ -130,6 +130,14 @@ const maxCommitRetries = 5
 // inst.ID and inst.Version are set (for a Duplicate, to the existing row).
 // ReceivedAt defaults to now.
 func (c *Catalog) CommitInstance(ctx context.Context, inst *Instance, jobs []JobSpec) (CommitResult, error) {
+	return c.CommitInstanceReports(ctx, inst, jobs, nil)
+}
+
+// CommitInstanceReports is CommitInstance that also stores the reports
+// extracted from the instance in the same transaction, so that an
+// instance is never acknowledged without its extraction (a Duplicate
+// stores none: the first commit did).
+func (c *Catalog) CommitInstanceReports(ctx context.Context, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
 	if inst == nil || inst.Namespace == "" || inst.SOPInstanceUID == "" || inst.SHA256 == "" || inst.RelPath == "" {
 		return CommitResult{}, errors.New("catalog: instance needs namespace, SOP Instance UID, sha256 and path")
 	}
@@ -137,7 +145,7 @@ func (c *Catalog) CommitInstance(ctx context.Context, inst *Instance, jobs []Job
 		inst.ReceivedAt = c.now()
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := c.commitOnce(ctx, inst, jobs)
+		res, err := c.commitOnce(ctx, inst, jobs, reports)
 		if err != nil && attempt < maxCommitRetries && c.d.isUnique(err) {
 			c.log.Debug("commit raced, retrying", "sop_instance_uid", inst.SOPInstanceUID, "attempt", attempt+1)
 			continue
@@ -150,7 +158,7 @@ func (c *Catalog) CommitInstance(ctx context.Context, inst *Instance, jobs []Job
 	}
 }
 
-func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec) (CommitResult, error) {
+func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
 	var res CommitResult
 	err := c.withTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, c.q(`SELECT id, version, sha256 FROM instances
@@ -206,7 +214,7 @@ func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec
 				return err
 			}
 		}
-		return nil
+		return c.insertReports(ctx, tx, &row, id, reports)
 	})
 	return res, err
 }
