@@ -1,0 +1,714 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Level is a Query/Retrieve level (PS3.4 §C.6.1.1, (0008,0052)).
+type Level string
+
+// Query/Retrieve levels.
+const (
+	LevelPatient Level = "PATIENT"
+	LevelStudy   Level = "STUDY"
+	LevelSeries  Level = "SERIES"
+	LevelImage   Level = "IMAGE"
+)
+
+func (l Level) rank() int {
+	switch l {
+	case LevelPatient:
+		return 0
+	case LevelStudy:
+		return 1
+	case LevelSeries:
+		return 2
+	case LevelImage:
+		return 3
+	}
+	return -1
+}
+
+// MatchKey is one attribute of the identifier: a tag and its key value
+// (decoded to UTF-8; "" is universal matching).
+type MatchKey struct {
+	Tag   uint32
+	Value string
+}
+
+// Query is an attribute query over one namespace.
+type Query struct {
+	Namespace  string // "clinical", "research", ...
+	Level      Level
+	Keys       []MatchKey
+	FuzzyNames bool // fuzzy semantic matching of person names
+	Limit      int  // maximum records passed to fn; 0 means no limit
+	Offset     int  // records skipped before the first one passed to fn
+}
+
+// QueryError reports a query that cannot be run as asked; Tag is the
+// offending key (0 when the query as a whole is wrong).
+type QueryError struct {
+	Tag    uint32
+	Reason string
+}
+
+func (e *QueryError) Error() string {
+	if e.Tag != 0 {
+		return fmt.Sprintf("catalog: query key (%04X,%04X): %s", e.Tag>>16, e.Tag&0xFFFF, e.Reason)
+	}
+	return "catalog: query: " + e.Reason
+}
+
+// Record is one result of Find.
+type Record struct {
+	Level Level
+	// Instance is the representative row of the patient, study or series
+	// (the one with the lowest row id), or the instance itself at IMAGE
+	// level.
+	Instance Instance
+
+	NumberOfPatientRelatedStudies   int      // (0020,1200), PATIENT
+	NumberOfPatientRelatedSeries    int      // (0020,1202), PATIENT
+	NumberOfPatientRelatedInstances int      // (0020,1204), PATIENT
+	NumberOfStudyRelatedSeries      int      // (0020,1206), STUDY
+	NumberOfStudyRelatedInstances   int      // (0020,1208), STUDY
+	NumberOfSeriesRelatedInstances  int      // (0020,1209), SERIES
+	ModalitiesInStudy               []string // (0008,0061), STUDY, sorted
+}
+
+// Attribute describes one attribute the catalog can match and return.
+type Attribute struct {
+	Tag     uint32
+	Keyword string
+	VR      string // "PN", "DA", "TM", "UI", "CS", "LO", "SH", "IS", ...
+	Level   Level  // the level whose module holds it
+	column  string // instances column; "" for aggregates
+	get     func(r *Record) string
+}
+
+var attributes = []Attribute{
+	{0x00100010, "PatientName", "PN", LevelPatient, "patient_name", func(r *Record) string { return r.Instance.PatientName }},
+	{0x00100020, "PatientID", "LO", LevelPatient, "patient_id", func(r *Record) string { return r.Instance.PatientID }},
+	{0x00100030, "PatientBirthDate", "DA", LevelPatient, "patient_birth_date", func(r *Record) string { return r.Instance.PatientBirthDate }},
+	{0x00100040, "PatientSex", "CS", LevelPatient, "patient_sex", func(r *Record) string { return r.Instance.PatientSex }},
+	{0x00201200, "NumberOfPatientRelatedStudies", "IS", LevelPatient, "", func(r *Record) string { return strconv.Itoa(r.NumberOfPatientRelatedStudies) }},
+	{0x00201202, "NumberOfPatientRelatedSeries", "IS", LevelPatient, "", func(r *Record) string { return strconv.Itoa(r.NumberOfPatientRelatedSeries) }},
+	{0x00201204, "NumberOfPatientRelatedInstances", "IS", LevelPatient, "", func(r *Record) string { return strconv.Itoa(r.NumberOfPatientRelatedInstances) }},
+
+	{0x0020000D, "StudyInstanceUID", "UI", LevelStudy, "study_instance_uid", func(r *Record) string { return r.Instance.StudyInstanceUID }},
+	{0x00080020, "StudyDate", "DA", LevelStudy, "study_date", func(r *Record) string { return r.Instance.StudyDate }},
+	{0x00080030, "StudyTime", "TM", LevelStudy, "study_time", func(r *Record) string { return r.Instance.StudyTime }},
+	{0x00080050, "AccessionNumber", "SH", LevelStudy, "accession_number", func(r *Record) string { return r.Instance.AccessionNumber }},
+	{0x00081030, "StudyDescription", "LO", LevelStudy, "study_description", func(r *Record) string { return r.Instance.StudyDescription }},
+	{0x00200010, "StudyID", "SH", LevelStudy, "study_id", func(r *Record) string { return r.Instance.StudyID }},
+	{0x00080090, "ReferringPhysicianName", "PN", LevelStudy, "referring_physician_name", func(r *Record) string { return r.Instance.ReferringPhysicianName }},
+	{0x00080061, "ModalitiesInStudy", "CS", LevelStudy, "", func(r *Record) string { return strings.Join(r.ModalitiesInStudy, `\`) }},
+	{0x00201206, "NumberOfStudyRelatedSeries", "IS", LevelStudy, "", func(r *Record) string { return strconv.Itoa(r.NumberOfStudyRelatedSeries) }},
+	{0x00201208, "NumberOfStudyRelatedInstances", "IS", LevelStudy, "", func(r *Record) string { return strconv.Itoa(r.NumberOfStudyRelatedInstances) }},
+
+	{0x0020000E, "SeriesInstanceUID", "UI", LevelSeries, "series_instance_uid", func(r *Record) string { return r.Instance.SeriesInstanceUID }},
+	{0x00080060, "Modality", "CS", LevelSeries, "modality", func(r *Record) string { return r.Instance.Modality }},
+	{0x00200011, "SeriesNumber", "IS", LevelSeries, "series_number", func(r *Record) string { return intString(r.Instance.SeriesNumber) }},
+	{0x0008103E, "SeriesDescription", "LO", LevelSeries, "series_description", func(r *Record) string { return r.Instance.SeriesDescription }},
+	{0x00080070, "Manufacturer", "LO", LevelSeries, "manufacturer", func(r *Record) string { return r.Instance.Manufacturer }},
+	{0x00081090, "ManufacturerModelName", "LO", LevelSeries, "manufacturer_model_name", func(r *Record) string { return r.Instance.ManufacturerModelName }},
+	{0x00201209, "NumberOfSeriesRelatedInstances", "IS", LevelSeries, "", func(r *Record) string { return strconv.Itoa(r.NumberOfSeriesRelatedInstances) }},
+
+	{0x00080018, "SOPInstanceUID", "UI", LevelImage, "sop_instance_uid", func(r *Record) string { return r.Instance.SOPInstanceUID }},
+	{0x00080016, "SOPClassUID", "UI", LevelImage, "sop_class_uid", func(r *Record) string { return r.Instance.SOPClassUID }},
+	{0x00200013, "InstanceNumber", "IS", LevelImage, "instance_number", func(r *Record) string { return intString(r.Instance.InstanceNumber) }},
+	{0x00280008, "NumberOfFrames", "IS", LevelImage, "number_of_frames", func(r *Record) string { return intString(r.Instance.NumberOfFrames) }},
+	{0x00280010, "Rows", "US", LevelImage, "rows_", func(r *Record) string { return intString(r.Instance.Rows) }},
+	{0x00280011, "Columns", "US", LevelImage, "columns_", func(r *Record) string { return intString(r.Instance.Columns) }},
+}
+
+// intString renders an indexed number; 0 stands for "absent" in the
+// catalog and is returned as "".
+func intString(v int) string {
+	if v == 0 {
+		return ""
+	}
+	return strconv.Itoa(v)
+}
+
+var attributeByTag = func() map[uint32]*Attribute {
+	m := make(map[uint32]*Attribute, len(attributes))
+	for i := range attributes {
+		m[attributes[i].Tag] = &attributes[i]
+	}
+	return m
+}()
+
+// LookupAttribute returns the description of an attribute the catalog
+// can match and return, or false.
+func LookupAttribute(tag uint32) (Attribute, bool) {
+	a, ok := attributeByTag[tag]
+	if !ok {
+		return Attribute{}, false
+	}
+	return *a, true
+}
+
+// QueryAttributes returns every attribute the catalog can match and
+// return, in a fixed order.
+func QueryAttributes() []Attribute { return append([]Attribute(nil), attributes...) }
+
+// Value returns the value of an attribute of LookupAttribute for this
+// record, as a DICOM string value; false when the catalog does not hold it
+// or it belongs to a level below the record's (e.g. SOP Instance UID of a
+// study record). Numbers stored as 0 (absent) come back as "".
+func (r *Record) Value(tag uint32) (string, bool) {
+	a, ok := attributeByTag[tag]
+	if !ok || a.Level.rank() > r.Level.rank() {
+		return "", false
+	}
+	if a.column == "" && a.Level != r.Level {
+		return "", false // aggregates exist only at their own level
+	}
+	return a.get(r), true
+}
+
+// matcher is one key compiled for filtering in Go.
+type matcher struct {
+	attr *Attribute
+	key  string
+}
+
+// Find runs an attribute query over the instance index, in the terms of PS3.4 §C.2.2
+// (the C-FIND Query/Retrieve information model), shared by QIDO-RS
+// (PS3.18 §10.6) and C-FIND.
+//
+// How to use it (QIDO-RS and C-FIND alike):
+//
+//  1. Pick the Query/Retrieve Level (PS3.4 §C.2.2.1): LevelPatient,
+//     LevelStudy, LevelSeries or LevelImage.
+//  2. Put each identifier attribute into Keys as a MatchKey: Tag is the
+//     attribute tag (group<<16 | element), Value the key as it appears in the
+//     identifier, already decoded to UTF-8. An empty Value is universal
+//     matching (a return key only). Keys for attributes that the catalog does
+//     not index (LookupAttribute reports false) make Find fail with a
+//     *QueryError: drop or reject them before calling. Keys of a level
+//     below Query.Level also fail (hierarchical search, §C.4.1.3.1),
+//     except Modality (0008,0060) at STUDY level, which is matched as
+//     Modalities in Study (0008,0061).
+//  3. Call Find. fn receives one Record per matching patient, study, series
+//     or instance, in a stable order (PATIENT: Patient ID; STUDY: Study
+//     Instance UID; SERIES: Study Instance UID, Series Number, Series
+//     Instance UID; IMAGE: Study, Series, Instance Number, SOP Instance UID),
+//     after Offset records have been skipped and at most Limit (0: no limit).
+//     Record.Value(tag) gives the value of any attribute of LookupAttribute
+//     at the record's level or above, including the aggregated ones
+//     (Number of Study Related Series, Modalities in Study, ...), formatted
+//     as a DICOM string value (numbers in decimal, multiple values joined by
+//     backslash). Record.Instance is a representative row of the group (its
+//     lowest row id), whose file can be read for attributes the catalog does
+//     not index.
+//
+// Matching follows PS3.4 §C.2.2.2: single value matching; list of UID
+// matching (backslash-separated UIDs, §C.2.2.2.2); wild card matching with
+// "*" and "?" (§C.2.2.2.4); range matching "a-b", "-b", "a-" for DA, TM and
+// DT (§C.2.2.2.5), combined into one date-time range when both Study Date and
+// Study Time are given. Person names (PN) match case-insensitively, against
+// the whole value or against any one of its component groups (alphabetic,
+// ideographic, phonetic), so "王*" finds "Wang^XiaoDong=王^小東=". With
+// Query.FuzzyNames (QIDO-RS fuzzymatching=true, C-FIND "fuzzy semantic
+// matching of person names"), a PN key matches when each of its name parts
+// is a prefix of some name part of the value, ignoring case, accents and the
+// order of the components ("jerome buc" finds "Buc^Jérôme").
+//
+// Only the newest version of each SOP Instance UID in the namespace takes
+// part (see CommitInstance on versions).
+//
+// Find calls fn for each record, stopping at the first error fn returns
+// (which Find then returns). Records are streamed: fn runs while the result
+// set is still being read.
+func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) error {
+	if q.Level.rank() < 0 {
+		return &QueryError{Reason: fmt.Sprintf("unknown level %q", q.Level)}
+	}
+	if q.Namespace == "" {
+		return &QueryError{Reason: "namespace is required"}
+	}
+	if q.Limit < 0 || q.Offset < 0 {
+		return &QueryError{Reason: "limit and offset must not be negative"}
+	}
+	var where []string
+	var args []any
+	var post []matcher
+	var dateKey, timeKey string
+	for _, k := range q.Keys {
+		a, ok := attributeByTag[k.Tag]
+		if !ok {
+			return &QueryError{Tag: k.Tag, Reason: "attribute is not indexed"}
+		}
+		if k.Value == "" {
+			continue
+		}
+		if a.Tag == 0x00080060 && q.Level == LevelStudy {
+			a = attributeByTag[0x00080061]
+		}
+		if a.Level.rank() > q.Level.rank() {
+			return &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s is below the %s level", a.Keyword, q.Level)}
+		}
+		if a.column == "" && a.Level != q.Level {
+			return &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s can only be matched at the %s level", a.Keyword, a.Level)}
+		}
+		switch a.Tag {
+		case 0x00080020:
+			dateKey = k.Value
+		case 0x00080030:
+			timeKey = k.Value
+		}
+		if err := checkKey(a, k.Value); err != nil {
+			return &QueryError{Tag: k.Tag, Reason: err.Error()}
+		}
+		// Exact predicates go to SQL; everything else is matched in Go.
+		switch {
+		case a.column == "":
+			post = append(post, matcher{a, k.Value})
+		case a.VR == "UI":
+			uids := strings.Split(k.Value, `\`)
+			where = append(where, "i."+a.column+" IN (?"+repeat(", ?", len(uids)-1)+")")
+			for _, u := range uids {
+				args = append(args, strings.TrimSpace(u))
+			}
+		case a.VR == "PN" || a.VR == "DA" || a.VR == "TM" || strings.ContainsAny(k.Value, `*?\`):
+			post = append(post, matcher{a, k.Value})
+		case a.VR == "IS" || a.VR == "US":
+			n, _ := strconv.Atoi(strings.TrimSpace(k.Value))
+			where = append(where, "i."+a.column+" = ?")
+			args = append(args, n)
+		default:
+			where = append(where, "i."+a.column+" = ?")
+			args = append(args, k.Value)
+		}
+	}
+	// Study Date with Study Time: one combined date-time range (§C.2.2.2.5).
+	combined := dateKey != "" && timeKey != ""
+	if combined {
+		filtered := post[:0]
+		for _, m := range post {
+			if m.attr.Tag != 0x00080020 && m.attr.Tag != 0x00080030 {
+				filtered = append(filtered, m)
+			}
+		}
+		post = filtered
+	}
+
+	base := `FROM instances i WHERE i.namespace = ? AND NOT EXISTS (SELECT 1 FROM instances n
+		WHERE n.namespace = i.namespace AND n.sop_instance_uid = i.sop_instance_uid AND n.version > i.version)`
+	for _, w := range where {
+		base += " AND " + w
+	}
+	args = append([]any{q.Namespace}, args...)
+
+	cols := "r.id, " + prefixCols("r.", instanceCols)
+	var query string
+	switch q.Level {
+	case LevelImage:
+		query = `SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' ` + base +
+			` ORDER BY i.study_instance_uid, i.series_instance_uid, i.instance_number, i.sop_instance_uid, i.id`
+	case LevelSeries:
+		query = `SELECT ` + cols + `, g.n1, 0, 0, '' FROM (SELECT MIN(i.id) AS rep, COUNT(*) AS n1 ` + base +
+			` GROUP BY i.study_instance_uid, i.series_instance_uid) g JOIN instances r ON r.id = g.rep
+			ORDER BY r.study_instance_uid, r.series_number, r.series_instance_uid`
+	case LevelStudy:
+		query = `SELECT ` + cols + `, g.n1, g.n2, 0, g.mods FROM (SELECT MIN(i.id) AS rep,
+			COUNT(DISTINCT i.series_instance_uid) AS n1, COUNT(*) AS n2, ` + c.aggModalities() + ` AS mods ` + base +
+			` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY r.study_instance_uid`
+	case LevelPatient:
+		query = `SELECT ` + cols + `, g.n1, g.n2, g.n3, '' FROM (SELECT MIN(i.id) AS rep,
+			COUNT(DISTINCT i.study_instance_uid) AS n1, COUNT(DISTINCT i.series_instance_uid) AS n2, COUNT(*) AS n3 ` + base +
+			` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY r.patient_id, r.id`
+	}
+	filterInGo := len(post) > 0 || combined
+	if !filterInGo && (q.Limit > 0 || q.Offset > 0) {
+		lim := q.Limit
+		if lim == 0 {
+			lim = -1
+			if c.d.name == "postgres" {
+				lim = 1<<62 - 1
+			}
+		}
+		query += " LIMIT ? OFFSET ?"
+		args = append(args, lim, q.Offset)
+	}
+	rows, err := c.r.QueryContext(ctx, c.q(query), args...)
+	if err != nil {
+		return fmt.Errorf("catalog: find: %w", err)
+	}
+	defer rows.Close()
+	skip, sent := 0, 0
+	for rows.Next() {
+		rec := Record{Level: q.Level}
+		dest, finish := instanceDest(&rec.Instance)
+		var n1, n2, n3 int
+		var mods string
+		dest = append(dest, &n1, &n2, &n3, &mods)
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("catalog: find: %w", err)
+		}
+		finish()
+		switch q.Level {
+		case LevelSeries:
+			rec.NumberOfSeriesRelatedInstances = n1
+		case LevelStudy:
+			rec.NumberOfStudyRelatedSeries, rec.NumberOfStudyRelatedInstances = n1, n2
+			rec.ModalitiesInStudy = splitModalities(mods)
+		case LevelPatient:
+			rec.NumberOfPatientRelatedStudies, rec.NumberOfPatientRelatedSeries, rec.NumberOfPatientRelatedInstances = n1, n2, n3
+		}
+		if filterInGo {
+			if !rec.matches(post, q.FuzzyNames) {
+				continue
+			}
+			if combined && !MatchDateTime(dateKey, timeKey, rec.Instance.StudyDate, rec.Instance.StudyTime) {
+				continue
+			}
+			if skip < q.Offset {
+				skip++
+				continue
+			}
+			if q.Limit > 0 && sent >= q.Limit {
+				break
+			}
+		}
+		sent++
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: find: %w", err)
+	}
+	return nil
+}
+
+func (c *Catalog) aggModalities() string {
+	if c.d.name == "postgres" {
+		return `STRING_AGG(DISTINCT i.modality, ',')`
+	}
+	return `GROUP_CONCAT(DISTINCT i.modality)`
+}
+
+func splitModalities(s string) []string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *Record) matches(ms []matcher, fuzzy bool) bool {
+	for _, m := range ms {
+		if m.attr.Tag == 0x00080061 {
+			if !matchAnyOf(m.key, r.ModalitiesInStudy) {
+				return false
+			}
+			continue
+		}
+		if !MatchValue(m.attr.VR, m.key, m.attr.get(r), fuzzy) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchAnyOf matches a (possibly multi-valued, wildcarded) key against a
+// multi-valued attribute: any key value against any attribute value.
+func matchAnyOf(key string, values []string) bool {
+	for _, k := range strings.Split(key, `\`) {
+		for _, v := range values {
+			if Wildcard(k, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func checkKey(a *Attribute, key string) error {
+	switch a.VR {
+	case "DA", "TM", "DT":
+		lo, hi, isRange := strings.Cut(key, "-")
+		if !isRange {
+			hi = lo
+		}
+		if strings.Count(key, "-") > 1 || (lo == "" && hi == "") {
+			return errors.New("range must be a-b, -b or a-")
+		}
+		for _, s := range []string{lo, hi} {
+			if strings.ContainsFunc(s, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.' || r == ':') }) {
+				return fmt.Errorf("%s value must be digits", a.VR)
+			}
+		}
+	case "IS", "US":
+		if _, err := strconv.Atoi(strings.TrimSpace(key)); err != nil && !strings.ContainsAny(key, `*?\`) {
+			return errors.New("value must be an integer")
+		}
+	}
+	return nil
+}
+
+// MatchValue reports whether an attribute value matches a key under the
+// rules of PS3.4 §C.2.2.2 for its VR: universal ("" key), list of values
+// (backslash-separated, any may match), wild card, range (DA, TM, DT) and
+// single value matching. PN matches case-insensitively against the whole
+// value or any component group; fuzzy selects fuzzy person name matching.
+func MatchValue(vr, key, value string, fuzzy bool) bool {
+	if key == "" {
+		return true
+	}
+	switch vr {
+	case "DA":
+		return matchRange(key, normDate(value), normDate, normDate)
+	case "TM":
+		return matchRange(key, normTime(value, false), func(s string) string { return normTime(s, false) }, func(s string) string { return normTime(s, true) })
+	case "PN":
+		for _, k := range strings.Split(key, `\`) {
+			if matchPN(k, value, fuzzy) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range strings.Split(key, `\`) {
+		if Wildcard(k, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchDateTime is the combined date-time range matching of §C.2.2.2.5 for
+// a date key and a time key against a date and a time value.
+func MatchDateTime(dateKey, timeKey, date, tm string) bool {
+	dlo, dhi, dr := strings.Cut(dateKey, "-")
+	if !dr {
+		dhi = dlo
+	}
+	tlo, thi, tr := strings.Cut(timeKey, "-")
+	if !tr {
+		thi = tlo
+	}
+	d := normDate(date)
+	if d == "" {
+		return false
+	}
+	v := d + normTime(tm, false)
+	if dlo != "" {
+		lo := normDate(dlo) + normTime(tlo, false)
+		if v < lo {
+			return false
+		}
+	}
+	if dhi != "" {
+		hi := normDate(dhi) + normTime(thi, true)
+		if thi == "" {
+			hi = normDate(dhi) + "235959.999999"
+		}
+		if v > hi {
+			return false
+		}
+	}
+	if dlo == "" && dhi == "" {
+		return true
+	}
+	return true
+}
+
+func matchRange(key, value string, lower, upper func(string) string) bool {
+	if value == "" {
+		return false
+	}
+	lo, hi, isRange := strings.Cut(key, "-")
+	if !isRange {
+		return lower(key) <= value && value <= upper(key)
+	}
+	if lo != "" && value < lower(lo) {
+		return false
+	}
+	if hi != "" && value > upper(hi) {
+		return false
+	}
+	return true
+}
+
+// normDate removes the separators of the ACR-NEMA form "1994.01.30".
+func normDate(s string) string {
+	return strings.NewReplacer(".", "", "-", "", " ", "").Replace(strings.TrimSpace(s))
+}
+
+// normTime returns HHMMSS.FFFFFF, filling missing components with zeros
+// (lower bound) or with their maximum (upper bound, so that "1200" includes
+// 12:00:59). The ACR-NEMA form "11:25:01" is accepted.
+func normTime(s string, upper bool) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), ":", "")
+	if s == "" {
+		return ""
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	fill := "000000"
+	if upper {
+		fill = "235959"
+	}
+	if len(whole) < 6 {
+		whole += fill[len(whole):]
+	}
+	if upper && frac == "" {
+		frac = "999999"
+	}
+	for len(frac) < 6 {
+		frac += "0"
+	}
+	return whole[:6] + "." + frac[:6]
+}
+
+func matchPN(key, value string, fuzzy bool) bool {
+	if fuzzy {
+		return fuzzyPN(key, value)
+	}
+	k := strings.ToLower(key)
+	v := strings.ToLower(value)
+	if Wildcard(k, v) {
+		return true
+	}
+	if strings.Contains(k, "=") {
+		return false
+	}
+	for _, g := range strings.Split(v, "=") {
+		if g != "" && Wildcard(k, strings.TrimRight(g, "^")) || g != "" && Wildcard(k, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// FoldName lower-cases s and removes diacritics (NFD, combining marks
+// dropped), for fuzzy person name matching.
+func FoldName(s string) string {
+	d := norm.NFD.String(s)
+	var b strings.Builder
+	for _, r := range d {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return norm.NFC.String(b.String())
+}
+
+func nameParts(s string) []string {
+	return strings.FieldsFunc(FoldName(s), func(r rune) bool {
+		return r == '^' || r == '=' || r == ',' || r == '-' || r == '.' || unicode.IsSpace(r) ||
+			!(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '*' || r == '?')
+	})
+}
+
+func fuzzyPN(key, value string) bool {
+	kp := nameParts(key)
+	if len(kp) == 0 {
+		return true
+	}
+	vp := nameParts(value)
+	for _, k := range kp {
+		found := false
+		for _, v := range vp {
+			if Wildcard(k+"*", v) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Wildcard reports whether s matches pattern, where * matches any run of
+// characters (including none) and ? exactly one character (PS3.4
+// §C.2.2.2.4); everything else matches itself. It works on runes, so "?"
+// matches one ideograph, and runs in O(len(pattern)·len(s)).
+func Wildcard(pattern, s string) bool {
+	p := []rune(pattern)
+	t := []rune(s)
+	pi, ti := 0, 0
+	star, mark := -1, 0
+	for ti < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
+			pi++
+			ti++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ti
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ti = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// InstancesOf returns the newest version of every instance of a study, a
+// series of it or one instance (series and sop may be ""), ordered like
+// IMAGE-level Find, for retrieval (WADO-RS, C-MOVE, C-GET). An unknown
+// study, series or instance gives an empty slice.
+func (c *Catalog) InstancesOf(ctx context.Context, ns, study, series, sop string) ([]Instance, error) {
+	q := `SELECT i.id, ` + prefixCols("i.", instanceCols) + ` FROM instances i WHERE i.namespace = ? AND i.study_instance_uid = ?`
+	args := []any{ns, study}
+	if series != "" {
+		q += ` AND i.series_instance_uid = ?`
+		args = append(args, series)
+	}
+	if sop != "" {
+		q += ` AND i.sop_instance_uid = ?`
+		args = append(args, sop)
+	}
+	q += ` AND NOT EXISTS (SELECT 1 FROM instances n WHERE n.namespace = i.namespace
+		AND n.sop_instance_uid = i.sop_instance_uid AND n.version > i.version)
+		ORDER BY i.series_instance_uid, i.instance_number, i.sop_instance_uid`
+	rows, err := c.r.QueryContext(ctx, c.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: instances of: %w", err)
+	}
+	defer rows.Close()
+	var out []Instance
+	for rows.Next() {
+		var in Instance
+		dest, finish := instanceDest(&in)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("catalog: instances of: %w", err)
+		}
+		finish()
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
