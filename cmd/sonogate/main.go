@@ -45,6 +45,7 @@ commands:
   store [--aet AE] [--aec AE] HOST:PORT FILE|DIR...
                                         send DICOM files with C-STORE (directories recursively)
   config check FILE                     validate a configuration file
+  extract [--format json|csv] FILE|DIR... elastography reports from SR files (JSON default)
   anonymize --profile NAME [--config FILE] IN OUT
                                         de-identify a file or folder (PS3.15 Annex E)
   version                               print the version
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdEcho(args[1:], stdout, stderr)
 	case "store":
 		return cmdStore(args[1:], stdout, stderr)
+	case "extract":
+		return cmdExtract(args[1:], stdout, stderr)
 	case "anonymize":
 		return cmdAnonymize(args[1:], stdout, stderr)
 	case "config":
