@@ -79,9 +79,9 @@ func (p *Profile) resolve(r rule) string {
 // choosing among the combined codes as documented in OPTIONS.md: when an
 // attribute is present we keep it present if the code allows (Z for X/Z,
 // D for X/D and X/Z/D), because the source IOD may require it and an empty
-// or dummy value carries no information; sequences under X/D and X/Z/D are
-// removed (a dummy item would be invented data), X/Z/U* sequences are kept
-// with their UIDs replaced.
+// or dummy value carries no information; sequences under X/Z/D become
+// empty, under X/D they are removed (a dummy item would be invented data),
+// X/Z/U* sequences are kept with their UIDs replaced.
 func (p *Profile) actionFor(t dcm.Tag, isSeq bool) string {
 	r, ok := annexE[uint32(t)]
 	if !ok {
@@ -91,7 +91,12 @@ func (p *Profile) actionFor(t dcm.Tag, isSeq bool) string {
 	switch act {
 	case "X/Z":
 		return "Z"
-	case "X/D", "X/Z/D":
+	case "X/Z/D":
+		if isSeq && !type1[t] {
+			return "Z" // an empty sequence satisfies Type 2 and holds nothing
+		}
+		return "D"
+	case "X/D":
 		if isSeq && !type1[t] {
 			return "X"
 		}
