@@ -26,7 +26,11 @@ type ClientConfig struct {
 	// ResponseTimeout bounds the wait for each DIMSE response; zero means
 	// no limit beyond the call's context.
 	ResponseTimeout time.Duration
-	Logger          *slog.Logger
+	// SCPRoles lists SOP classes for which we propose to act as SCP on this
+	// association (Role Selection SCU=0, SCP=1, PS3.7 D.3.3.4): storage SOP
+	// classes for C-GET, Storage Commitment for N-EVENT-REPORT (B09, B12).
+	SCPRoles []string
+	Logger   *slog.Logger
 }
 
 // Association is an SCU association. Operations are synchronous (no
@@ -40,6 +44,9 @@ type Association struct {
 	closed error
 	byKey  map[[2]string]byte // (abstract syntax, transfer syntax) → context ID
 	accept map[string][]string
+	// scpRole holds the SOP classes for which the acceptor accepted our
+	// SCP role.
+	scpRole map[string]bool
 }
 
 // Dial connects to addr and negotiates an association proposing pcs, one
@@ -68,6 +75,9 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig, pcs []Presentation
 			ImplementationClassUID:    ImplementationClassUID,
 			ImplementationVersionName: ImplementationVersionName,
 		},
+	}
+	for _, uid := range cfg.SCPRoles {
+		rq.UserInfo.RoleSelections = append(rq.UserInfo.RoleSelections, pdu.RoleSelection{SOPClassUID: uid, SCURole: 0, SCPRole: 1})
 	}
 	proposed := map[byte]PresentationContextRequest{}
 	for i, pc := range pcs {
@@ -105,7 +115,12 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig, pcs []Presentation
 		}
 		return nil, fmt.Errorf("dimse: dial %s: %w", addr, err)
 	}
-	a := &Association{cfg: cfg, byKey: map[[2]string]byte{}, accept: map[string][]string{}}
+	a := &Association{cfg: cfg, byKey: map[[2]string]byte{}, accept: map[string][]string{}, scpRole: map[string]bool{}}
+	for _, r := range ac.UserInfo.RoleSelections {
+		if r.SCPRole == 1 {
+			a.scpRole[r.SOPClassUID] = true
+		}
+	}
 	contexts := map[byte]presentationContext{}
 	for _, r := range ac.PresentationContexts {
 		p, ok := proposed[r.ID]

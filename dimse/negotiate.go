@@ -24,10 +24,18 @@ func DefaultTransferSyntaxes() []string { return slices.Clone(defaultTransferSyn
 // acceptorPolicy is what the server accepts during negotiation.
 type acceptorPolicy struct {
 	aeTitle          string
+	aeTitles         []string // further called AE titles answered (ServerConfig.AdditionalAETitles)
 	allowedCalling   []string
 	sopClasses       map[string]bool
 	transferSyntaxes []string // preference order
 	maxPDULength     uint32
+	// leOnly lists abstract syntaxes whose messages carry identifiers we
+	// encode ourselves (Query/Retrieve, Storage Commitment): only the
+	// little endian uncompressed transfer syntaxes are accepted for them.
+	leOnly map[string]bool
+	// scpRole lists SOP classes for which the requestor may take the SCP
+	// role (C-GET storage sub-operations, PS3.7 D.3.3.4).
+	scpRole map[string]bool
 }
 
 // negotiate decides an A-ASSOCIATE-RQ (PS3.8 §7.1, PS3.7 Annex D). It
@@ -40,7 +48,7 @@ func (p *acceptorPolicy) negotiate(rq *pdu.AAssociateRQ) (*pdu.AAssociateAC, map
 	if rq.ApplicationContext != UIDDICOMApplicationContext {
 		return reject(pdu.ResultRejectedPermanent, pdu.SourceServiceUser, pdu.ReasonApplicationContextNotSupported)
 	}
-	if p.aeTitle != "" && rq.CalledAETitle != p.aeTitle {
+	if p.aeTitle != "" && rq.CalledAETitle != p.aeTitle && !slices.Contains(p.aeTitles, rq.CalledAETitle) {
 		return reject(pdu.ResultRejectedPermanent, pdu.SourceServiceUser, pdu.ReasonCalledAETitleNotRecognized)
 	}
 	if len(p.allowedCalling) > 0 && !slices.Contains(p.allowedCalling, rq.CallingAETitle) {
@@ -65,7 +73,11 @@ func (p *acceptorPolicy) negotiate(rq *pdu.AAssociateRQ) (*pdu.AAssociateAC, map
 			res.Result = pdu.ContextAbstractSyntaxNotSupported
 		default:
 			res.Result = pdu.ContextTransferSyntaxesNotSupported
-			for _, ts := range p.transferSyntaxes {
+			prefs := p.transferSyntaxes
+			if p.leOnly[pc.AbstractSyntax] {
+				prefs = leTransferSyntaxes
+			}
+			for _, ts := range prefs {
 				if slices.Contains(pc.TransferSyntaxes, ts) {
 					res.Result, res.TransferSyntax = pdu.ContextAcceptance, ts
 					break
@@ -89,13 +101,18 @@ func (p *acceptorPolicy) negotiate(rq *pdu.AAssociateRQ) (*pdu.AAssociateAC, map
 		ac.UserInfo.AsyncOperationsWindow = &pdu.AsyncOperationsWindow{MaxOperationsInvoked: 1, MaxOperationsPerformed: 1}
 	}
 	// SCP/SCU role selection (PS3.7 D.3.3.4): accept the requestor as SCU
-	// for the SOP classes we serve; we do not act as SCU on its associations.
+	// for the SOP classes we serve, and as SCP for the storage SOP classes
+	// when C-GET is served (B09: answered explicitly, never by default).
 	for _, r := range ui.RoleSelections {
 		scu := byte(0)
 		if r.SCURole == 1 && p.sopClasses[r.SOPClassUID] {
 			scu = 1
 		}
-		ac.UserInfo.RoleSelections = append(ac.UserInfo.RoleSelections, pdu.RoleSelection{SOPClassUID: r.SOPClassUID, SCURole: scu, SCPRole: 0})
+		scp := byte(0)
+		if r.SCPRole == 1 && p.scpRole[r.SOPClassUID] {
+			scp = 1
+		}
+		ac.UserInfo.RoleSelections = append(ac.UserInfo.RoleSelections, pdu.RoleSelection{SOPClassUID: r.SOPClassUID, SCURole: scu, SCPRole: scp})
 	}
 	// User identity (PS3.7 D.3.3.7): accepted without verification; answer
 	// only when a positive response was requested.
@@ -104,3 +121,6 @@ func (p *acceptorPolicy) negotiate(rq *pdu.AAssociateRQ) (*pdu.AAssociateAC, map
 	}
 	return ac, accepted, nil
 }
+
+// leTransferSyntaxes are accepted for leOnly abstract syntaxes, in order.
+var leTransferSyntaxes = []string{"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"}

@@ -24,6 +24,10 @@ type ServerConfig struct {
 	// A-ASSOCIATE-RQ for another title is rejected (source 1, reason 7).
 	// Empty accepts any called AE title.
 	AETitle string
+	// AdditionalAETitles are further called AE titles the server answers
+	// to (for example a research AE title that selects another namespace);
+	// handlers see the one called in AssociationInfo.CalledAE.
+	AdditionalAETitles []string
 	// MaxAssociations limits concurrent associations; beyond it requests
 	// are rejected transient (result 2, source 3, reason 2 local limit
 	// exceeded). Zero means 64.
@@ -112,7 +116,8 @@ func NewServer(cfg ServerConfig, store StoreHandler) *Server {
 	}
 	s := &Server{cfg: cfg, store: store, log: log.With("component", "dimse"),
 		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]*assocState{}}
-	s.policy = acceptorPolicy{aeTitle: cfg.AETitle, allowedCalling: cfg.AllowedCallingAEs,
+	s.policy = acceptorPolicy{aeTitle: cfg.AETitle, aeTitles: cfg.AdditionalAETitles, allowedCalling: cfg.AllowedCallingAEs,
+		leOnly: map[string]bool{}, scpRole: map[string]bool{},
 		sopClasses: map[string]bool{}, transferSyntaxes: cfg.TransferSyntaxes, maxPDULength: cfg.MaxPDULength}
 	for _, uid := range cfg.SOPClasses {
 		s.policy.sopClasses[uid] = true
@@ -227,6 +232,9 @@ type serverAssoc struct {
 	s    *Server
 	info AssociationInfo
 	log  *slog.Logger
+	// scpRole holds the SOP classes for which the requestor accepted the
+	// SCP role (C-GET sub-operations go only on their contexts).
+	scpRole map[string]bool
 }
 
 func (s *Server) serveConn(c net.Conn, st *assocState) {
@@ -297,7 +305,12 @@ func (s *Server) serveConn(c net.Conn, st *assocState) {
 	defer s.met.closed()
 	sa := &serverAssoc{
 		conn: &conn{m: m, log: log, contexts: contexts, peerMax: rq.UserInfo.MaxLength, onBytes: s.met.bytes},
-		s:    s, info: info, log: log,
+		s:    s, info: info, log: log, scpRole: map[string]bool{},
+	}
+	for _, r := range ac.UserInfo.RoleSelections {
+		if r.SCPRole == 1 {
+			sa.scpRole[r.SOPClassUID] = true
+		}
 	}
 	sa.loop(ctx, st)
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package ul
+
+import "net"
+
+func peekSocket(net.Conn) (readable, ok bool) { return false, false }
