@@ -21,6 +21,8 @@ type Config struct {
 	Profiles     map[string]Profile `yaml:"profiles"`
 	Auth         Auth               `yaml:"auth"`
 	Routing      RoutingConfig      `yaml:"routing"`
+	// Commitment configures the Storage Commitment Push Model SCP.
+	Commitment Commitment `yaml:"commitment"`
 }
 
 // Node is the local device (PS3.15 Annex H): its application entity, its
@@ -45,6 +47,10 @@ type Node struct {
 	AllowedCallingAEs []string `yaml:"allowed_calling_aes"`
 	// Timeouts are named after the protocol phase they bound.
 	Timeouts Timeouts `yaml:"timeouts"`
+	// ResearchAETitle, when set, is a second AE title of this node: C-FIND,
+	// C-MOVE and C-GET called on it see the research namespace instead of
+	// the clinical one.
+	ResearchAETitle string `yaml:"research_ae_title"`
 }
 
 // CatalogConfig selects the catalog database.
@@ -74,6 +80,9 @@ type Peer struct {
 	AETitle string `yaml:"ae_title"`
 	Host    string `yaml:"host"`
 	Port    int    `yaml:"port"`
+	// Services this peer may use as SCU: "find", "move", "get", "commit"
+	// (C-STORE is governed by node.allowed_calling_aes). Empty permits none.
+	Services []string `yaml:"services"`
 }
 
 // Destination is where routed instances go. Exactly one of DIMSE, Folder or

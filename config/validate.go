@@ -58,6 +58,7 @@ const (
 func (c *Config) Validate() error {
 	v := &validator{}
 	c.validateNode(v)
+	c.validateQR(v)
 
 	peerAEs := map[string]int{}
 	for i, p := range c.Peers {
@@ -70,6 +71,7 @@ func (c *Config) Validate() error {
 		}
 		v.host(path+".host", p.Host)
 		v.port(path+".port", p.Port)
+		v.peerServices(path+".services", p.Services)
 	}
 
 	for _, name := range sortedKeys(c.Profiles) {
