@@ -100,15 +100,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	}
 	n.ingester = ingest.New(ingest.Config{Store: st, Catalog: cat, Matcher: m, Queue: q, Logger: log, Registry: n.reg})
 	n.dimse = dimse.NewServer(dimse.ServerConfig{
-		AETitle:           cfg.Node.AETitle,
-		MaxAssociations:   cfg.Node.MaxAssociations,
-		MaxPDULength:      cfg.Node.MaxPDULength,
-		ARTIMTimeout:      cfg.Node.Timeouts.ARTIM.Std(),
-		IdleTimeout:       cfg.Node.Timeouts.Idle.Std(),
-		AllowedCallingAEs: cfg.Node.AllowedCallingAEs,
-		Logger:            log,
-		Registerer:        n.reg,
+		AETitle:            cfg.Node.AETitle,
+		AdditionalAETitles: additionalAETitles(cfg),
+		MaxAssociations:    cfg.Node.MaxAssociations,
+		MaxPDULength:       cfg.Node.MaxPDULength,
+		ARTIMTimeout:       cfg.Node.Timeouts.ARTIM.Std(),
+		IdleTimeout:        cfg.Node.Timeouts.Idle.Std(),
+		AllowedCallingAEs:  cfg.Node.AllowedCallingAEs,
+		Logger:             log,
+		Registerer:         n.reg,
 	}, &storeHandler{in: n.ingester, log: log})
+	n.registerQR()
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
