@@ -28,7 +28,7 @@ import (
 
 // env is a gateway's DICOMweb side over a private store and catalog.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	cat   *catalog.Catalog
@@ -37,7 +37,7 @@ type env struct {
 	files map[string]string // SOP Instance UID -> corpus file (clinical)
 }
 
-func newEnv(t *testing.T, auth config.Auth) *env {
+func newEnv(t testing.TB, auth config.Auth) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "objects"))
@@ -103,7 +103,7 @@ func (e *env) ingestFile(path string, ns store.Namespace) (string, bool) {
 }
 
 // corpus lists the shared test files the DICOMweb tests load.
-func corpus(t *testing.T) []string {
+func corpus(t testing.TB) []string {
 	var out []string
 	for _, d := range []string{"dicom/ultrasound", "dicom/charset"} {
 		fs, _ := filepath.Glob(filepath.Join(testenv.SharedTestdata(t, d), "*.dcm"))
