@@ -1,8 +1,3 @@
-// Package srgen builds SR documents as DICOM Part 10 files for the
-// elastography extractor's fixtures: a small content-tree builder over
-// dcm.Writer and dcm.EncodeFileMeta, and the fixture set (fixtures.go).
-// Output is deterministic: UIDs are derived from fixture names, dates are
-// fixed.
 package srgen
 
 import (
