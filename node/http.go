@@ -23,6 +23,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	mux.HandleFunc("GET /api/queue", n.listQueue)
 	mux.HandleFunc("POST /api/queue/{id}/retry", n.retryJob)
+	n.dicomweb.Register(mux)
 	return recoverer(mux, n)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sonogate/sonogate/catalog"
 	"github.com/sonogate/sonogate/config"
+	"github.com/sonogate/sonogate/dicomweb"
 	"github.com/sonogate/sonogate/dimse"
 	"github.com/sonogate/sonogate/ingest"
 	"github.com/sonogate/sonogate/routing"
@@ -33,6 +34,7 @@ type Node struct {
 	queue    *routing.Queue
 	ingester *ingest.Ingester
 	dimse    *dimse.Server
+	dicomweb *dicomweb.Server
 	http     *http.Server
 
 	dimseLn, httpLn net.Listener
@@ -111,6 +113,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		Registerer:         n.reg,
 	}, &storeHandler{in: n.ingester, log: log})
 	n.registerQR()
+	n.dicomweb = dicomweb.New(dicomweb.Config{Catalog: cat, Store: st, Ingester: n.ingester, Auth: cfg.Auth,
+		Logger: log, Registerer: n.reg, TempDir: cfg.Node.DataDir})
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
@@ -197,5 +201,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) Catalog() *catalog.Catalog { return n.catalog }
 
 func buildDestination(cfg config.Config, d config.Destination, log *slog.Logger) (routing.Destination, error) {
+	if d.STOW != nil {
+		return dicomweb.NewSTOWDestination(d.Name, *d.STOW, nil, log), nil
+	}
 	return routing.NewDestination(d, cfg.Node.AETitle, log)
 }
