@@ -125,11 +125,20 @@ func (id *Identifier) Value(t dcm.Tag) string {
 // encodeIdentifier writes a response identifier: Specific Character Set
 // ISO_IR 192 (values are UTF-8), the level, and keys in tag order.
 func encodeIdentifier(tsUID string, level catalog.Level, keys []Key) ([]byte, error) {
+	return encodeIdentifierCharset(tsUID, level, keys, "ISO_IR 192")
+}
+
+// encodeIdentifierCharset is encodeIdentifier with a chosen Specific
+// Character Set ("" omits the element).
+func encodeIdentifierCharset(tsUID string, level catalog.Level, keys []Key, charset string) ([]byte, error) {
 	ts, ok := dcm.LookupTransferSyntax(tsUID)
 	if !ok {
 		return nil, fmt.Errorf("unknown transfer syntax %s", tsUID)
 	}
-	all := append([]Key{{Tag: tagSpecificCharacterSet, VR: dcm.CS, Value: "ISO_IR 192"}, {Tag: tagQueryRetrieveLevel, VR: dcm.CS, Value: string(level)}}, keys...)
+	all := append([]Key{{Tag: tagQueryRetrieveLevel, VR: dcm.CS, Value: string(level)}}, keys...)
+	if charset != "" {
+		all = append(all, Key{Tag: tagSpecificCharacterSet, VR: dcm.CS, Value: charset})
+	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Tag < all[j].Tag })
 	var buf bytes.Buffer
 	w := dcm.NewWriter(&buf, ts)
