@@ -44,6 +44,12 @@ commands:
   echo  [--aet AE] [--aec AE] HOST:PORT  send a C-ECHO (verification)
   store [--aet AE] [--aec AE] HOST:PORT FILE|DIR...
                                         send DICOM files with C-STORE (directories recursively)
+  find  [-P|-S] [--level L] [-k TAG[=VALUE]]... [--format json|text] HOST:PORT
+                                        C-FIND; one JSON line (or text block) per match
+  move  [-P|-S] --dest AE [--level L] [-k TAG=VALUE]... HOST:PORT
+                                        C-MOVE to the AE title --dest
+  get   [-P|-S] [--level L] [-k TAG=VALUE]... [--out DIR] HOST:PORT
+                                        C-GET into DIR (Ctrl-C sends C-CANCEL to find/move/get)
   config check FILE                     validate a configuration file
   extract [--format json|csv] FILE|DIR... elastography reports from SR files (JSON default)
   anonymize --profile NAME [--config FILE] IN OUT
@@ -63,6 +69,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdEcho(args[1:], stdout, stderr)
 	case "store":
 		return cmdStore(args[1:], stdout, stderr)
+	case "find":
+		return cmdFind(args[1:], stdout, stderr)
+	case "move":
+		return cmdMove(args[1:], stdout, stderr)
+	case "get":
+		return cmdGet(args[1:], stdout, stderr)
 	case "extract":
 		return cmdExtract(args[1:], stdout, stderr)
 	case "anonymize":
