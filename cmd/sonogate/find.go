@@ -211,7 +211,9 @@ func retrieveSummary(r dimse.RetrieveResponse) string {
 
 func cmdMove(args []string, stdout, stderr io.Writer) error {
 	f, addr, err := parseQRFlags("move", "move [-P|-S] --dest AE [--level L] [-k TAG=VALUE]... [--aet AE] [--aec AE] HOST:PORT", args, stderr,
-		func(fs *flag.FlagSet, f *qrFlags) { fs.StringVar(&f.dest, "dest", "", "move destination AE title (required)") })
+		func(fs *flag.FlagSet, f *qrFlags) {
+			fs.StringVar(&f.dest, "dest", "", "move destination AE title (required)")
+		})
 	if err != nil {
 		return err
 	}
@@ -242,7 +244,9 @@ var storageClasses = []string{
 
 func cmdGet(args []string, stdout, stderr io.Writer) error {
 	f, addr, err := parseQRFlags("get", "get [-P|-S] [--level L] [-k TAG=VALUE]... [--out DIR] [--aet AE] [--aec AE] HOST:PORT", args, stderr,
-		func(fs *flag.FlagSet, f *qrFlags) { fs.StringVar(&f.outDir, "out", ".", "directory for the received files") })
+		func(fs *flag.FlagSet, f *qrFlags) {
+			fs.StringVar(&f.outDir, "out", ".", "directory for the received files")
+		})
 	if err != nil {
 		return err
 	}
