@@ -22,6 +22,7 @@ type Report struct {
 	StudyDate        string // DICOM DA, YYYYMMDD
 	Method           string
 	Site             string
+	Kind             string // e.g. "sr_standard", "sr_vendor", "image_only"
 	Reliable         bool
 	Body             []byte
 	CreatedAt        time.Time
@@ -39,19 +40,39 @@ type ReportFilter struct {
 	Limit, Offset    int // Limit default 100, at most 10000
 }
 
-const reportCols = `instance_id, namespace, sop_instance_uid, study_instance_uid, patient_id, study_date, method, site, reliable, body, created_at`
+const reportCols = `instance_id, namespace, sop_instance_uid, study_instance_uid, patient_id, study_date, method, site, kind, reliable, body, created_at`
 
-// insertReports adds reports for instanceID inside tx.
+// ReportKindImageOnly marks a placeholder for an exam whose results exist
+// only as images: it stands until a report with values arrives for the
+// same study, which replaces it.
+const ReportKindImageOnly = "image_only"
+
+// insertReports adds reports for instanceID inside tx. A report with
+// values removes the study's image-only placeholders; a placeholder is not
+// added to a study that already has values.
 func (c *Catalog) insertReports(ctx context.Context, tx *sql.Tx, inst *Instance, instanceID int64, reports []Report) error {
 	now := micros(c.now())
 	for _, r := range reports {
+		if r.Kind == ReportKindImageOnly {
+			var n int
+			if err := tx.QueryRowContext(ctx, c.q(`SELECT COUNT(*) FROM reports WHERE namespace = ? AND study_instance_uid = ? AND kind <> ?`),
+				inst.Namespace, inst.StudyInstanceUID, ReportKindImageOnly).Scan(&n); err != nil {
+				return fmt.Errorf("count reports: %w", err)
+			}
+			if n > 0 {
+				continue
+			}
+		} else if _, err := tx.ExecContext(ctx, c.q(`DELETE FROM reports WHERE namespace = ? AND study_instance_uid = ? AND kind = ?`),
+			inst.Namespace, inst.StudyInstanceUID, ReportKindImageOnly); err != nil {
+			return fmt.Errorf("replace image-only reports: %w", err)
+		}
 		rel := 0
 		if r.Reliable {
 			rel = 1
 		}
-		if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO reports (`+reportCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO reports (`+reportCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			instanceID, inst.Namespace, inst.SOPInstanceUID, inst.StudyInstanceUID, inst.PatientID, inst.StudyDate,
-			r.Method, r.Site, rel, string(r.Body), now); err != nil {
+			r.Method, r.Site, r.Kind, rel, string(r.Body), now); err != nil {
 			return fmt.Errorf("insert report: %w", err)
 		}
 	}
@@ -139,7 +160,7 @@ func scanReport(s scanner) (Report, error) {
 	var body string
 	var created int64
 	err := s.Scan(&r.ID, &r.InstanceID, &r.Namespace, &r.SOPInstanceUID, &r.StudyInstanceUID, &r.PatientID, &r.StudyDate,
-		&r.Method, &r.Site, &rel, &body, &created)
+		&r.Method, &r.Site, &r.Kind, &rel, &body, &created)
 	r.Reliable, r.Body, r.CreatedAt = rel == 1, []byte(body), fromMicros(created)
 	return r, err
 }

@@ -64,8 +64,27 @@ func testReports(t *testing.T, fresh dbFactory) {
 				}
 			}
 		}
-		all, _ := c.Reports(ctx, ReportFilter{})
-		r, err := c.ReportByID(ctx, all[1].ID)
+		// An image-only placeholder gives way to a report with values.
+		img := mk("1.2.3.7", "cc", "P3", "20250402")
+		if _, err := c.CommitInstanceReports(ctx, img, nil, []Report{{Kind: ReportKindImageOnly, Body: []byte(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := c.Reports(ctx, ReportFilter{PatientID: "P3"}); len(got) != 1 || got[0].Kind != ReportKindImageOnly {
+			t.Fatalf("placeholder: %+v", got)
+		}
+		sr := mk("1.2.3.8", "dd", "P3", "20250402")
+		if _, err := c.CommitInstanceReports(ctx, sr, nil, []Report{{Kind: "sr_standard", Method: "pSWE", Site: "liver", Body: []byte(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+		img2 := mk("1.2.3.9", "ee", "P3", "20250402")
+		if _, err := c.CommitInstanceReports(ctx, img2, nil, []Report{{Kind: ReportKindImageOnly, Body: []byte(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := c.Reports(ctx, ReportFilter{PatientID: "P3"}); len(got) != 1 || got[0].Kind != "sr_standard" {
+			t.Fatalf("after SR: %+v", got)
+		}
+		all, _ := c.Reports(ctx, ReportFilter{PatientID: "P1"})
+		r, err := c.ReportByID(ctx, all[0].ID)
 		if err != nil || string(r.Body) != `{"site":"liver"}` || r.InstanceID != a.ID || r.SOPInstanceUID != "1.2.3.1" {
 			t.Fatalf("by id: %+v %v", r, err)
 		}

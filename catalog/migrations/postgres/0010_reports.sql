@@ -12,6 +12,7 @@ CREATE TABLE reports (
     study_date         TEXT    NOT NULL DEFAULT '',
     method             TEXT    NOT NULL DEFAULT '',
     site               TEXT    NOT NULL DEFAULT '',
+    kind               TEXT    NOT NULL DEFAULT '',
     reliable           BIGINT NOT NULL DEFAULT 0,
     body               TEXT    NOT NULL,
     created_at         BIGINT NOT NULL
