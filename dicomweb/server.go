@@ -1,15 +1,13 @@
 package dicomweb
 
 import (
-	"crypto/subtle"
+	"github.com/sonogate/sonogate/auth"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,9 +20,9 @@ import (
 
 // Token scopes (config.Token.Scopes).
 const (
-	ScopeClinical = "clinical" // clinical and research namespaces, store included
-	ScopeResearch = "research" // research namespace only, read-only
-	ScopeAdmin    = "admin"    // everything
+	ScopeClinical = auth.ScopeClinical // clinical and research namespaces, store included
+	ScopeResearch = auth.ScopeResearch // research namespace only, read-only
+	ScopeAdmin    = auth.ScopeAdmin    // everything
 )
 
 // Mount points of the two namespaces.
@@ -54,7 +52,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	audit    *slog.Logger
-	openLoop bool
+	auth     *auth.Authenticator
 	requests *prometheus.CounterVec
 }
 
@@ -73,11 +71,7 @@ func New(cfg Config) *Server {
 	if s.cfg.TempDir == "" {
 		s.cfg.TempDir = os.TempDir()
 	}
-	s.openLoop = len(cfg.Auth.Tokens) == 0
-	if s.openLoop {
-		s.log.Warn("DICOMweb open access for loopback clients: no auth tokens configured; other clients get 401",
-			"prefixes", []string{ClinicalPrefix, ResearchPrefix})
-	}
+	s.auth = auth.New(cfg.Auth, s.log)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonogate_dicomweb_requests_total",
 		Help: "DICOMweb requests by service (qido, wado, stow) and HTTP status code."}, []string{"service", "code"})
 	if cfg.Registerer != nil {
@@ -171,7 +165,8 @@ func (s *Server) guard(prefix string, ns store.Namespace, service string, fn fun
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		who, scopes, ok := s.authenticate(r)
+		p, ok := s.auth.Authenticate(r)
+		who, scopes := p.Name, p.Scopes
 		defer func() {
 			keys := make([]string, 0, len(r.URL.Query()))
 			for k := range r.URL.Query() {
@@ -186,8 +181,7 @@ func (s *Server) guard(prefix string, ns store.Namespace, service string, fn fun
 		}()
 		switch {
 		case !ok:
-			sw.Header().Set("WWW-Authenticate", `Bearer realm="sonogate"`)
-			httpError(sw, http.StatusUnauthorized, "a valid bearer token is required")
+			auth.Unauthorized(sw)
 			return
 		case !allowed(scopes, ns, service):
 			httpError(sw, http.StatusForbidden, "the token's scopes do not reach this namespace or service")
@@ -195,28 +189,6 @@ func (s *Server) guard(prefix string, ns store.Namespace, service string, fn fun
 		}
 		fn(sw, r, &reqCtx{prefix: prefix, ns: ns, who: who})
 	})
-}
-
-// authenticate returns the token name and scopes of the request, or false.
-func (s *Server) authenticate(r *http.Request) (string, []string, bool) {
-	authz := r.Header.Get("Authorization")
-	if s.openLoop {
-		if isLoopback(r.RemoteAddr) {
-			return "loopback", []string{ScopeAdmin}, true
-		}
-		return "anonymous", nil, false
-	}
-	scheme, tok, found := strings.Cut(authz, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "anonymous", nil, false
-	}
-	tok = strings.TrimSpace(tok)
-	for _, t := range s.cfg.Auth.Tokens {
-		if subtle.ConstantTimeCompare([]byte(t.Token.Reveal()), []byte(tok)) == 1 {
-			return t.Name, t.Scopes, true
-		}
-	}
-	return "unknown-token", nil, false
 }
 
 func allowed(scopes []string, ns store.Namespace, service string) bool {
@@ -227,15 +199,6 @@ func allowed(scopes []string, ns store.Namespace, service string) bool {
 		return true
 	}
 	return ns == store.NamespaceResearch && service != "stow" && slices.Contains(scopes, ScopeResearch)
-}
-
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // httpError answers with a short plain-text reason.

@@ -41,6 +41,7 @@ type Result struct {
 	Outcome    catalog.Outcome
 	Version    int
 	Jobs       int
+	Reports    int
 	RelPath    string
 }
 
@@ -86,6 +87,16 @@ type Config struct {
 	Registry prometheus.Registerer
 	// MaxHeaderValue bounds the values kept while parsing the header.
 	MaxHeaderValue int64
+	// Extractor, when set, derives reports (elastography) from each
+	// instance; they are committed in the same transaction as the instance.
+	Extractor Extractor
+}
+
+// Extractor derives measurement reports from an instance's header (for an
+// SR document, its whole content). An error is logged and the instance is
+// stored without reports: extraction never refuses an instance.
+type Extractor interface {
+	Extract(ds *dcm.Dataset, inst *catalog.Instance) ([]catalog.Report, error)
 }
 
 // Ingester commits arriving instances.
@@ -193,13 +204,21 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 	}
 	committed = true
 	inst.RelPath = rel
-	cr, err := in.cfg.Catalog.CommitInstance(ctx, &inst, jobs)
+	var reports []catalog.Report
+	if in.cfg.Extractor != nil {
+		if reports, err = in.cfg.Extractor.Extract(ds, &inst); err != nil {
+			in.log.Warn("report extraction failed; instance stored without reports", "sop_instance_uid", inst.SOPInstanceUID, "err", err)
+			reports = nil
+		}
+	}
+	cr, err := in.cfg.Catalog.CommitInstanceReports(ctx, &inst, jobs, reports)
 	if err != nil {
 		return Result{}, &Error{Class: ErrResources, Comment: "cannot index instance", Err: err}
 	}
 	res := Result{InstanceID: cr.ID, Outcome: cr.Outcome, Version: cr.Version, RelPath: rel}
 	if cr.Outcome != catalog.Duplicate {
 		res.Jobs = len(jobs)
+		res.Reports = len(reports)
 		in.bytes.Add(float64(sp.Size))
 	}
 	switch cr.Outcome {
