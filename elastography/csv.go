@@ -26,7 +26,7 @@ func WriteCSV(w io.Writer, reports []Report) error {
 		return err
 	}
 	for _, r := range reports {
-		if err := cw.Write(csvRow(r)); err != nil {
+		if err := cw.Write(CSVRow(r)); err != nil {
 			return err
 		}
 	}
@@ -34,7 +34,8 @@ func WriteCSV(w io.Writer, reports []Report) error {
 	return cw.Error()
 }
 
-func csvRow(r Report) []string {
+// CSVRow is the CSV row of one report, in CSVHeader's order.
+func CSVRow(r Report) []string {
 	f := func(p *float64) string {
 		if p == nil {
 			return ""

@@ -3,7 +3,7 @@ package node
 import (
 	"encoding/json"
 	"errors"
-	"net"
+	"github.com/sonogate/sonogate/auth"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,8 +21,9 @@ func (n *Node) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
-	mux.HandleFunc("GET /api/queue", n.listQueue)
-	mux.HandleFunc("POST /api/queue/{id}/retry", n.retryJob)
+	mux.HandleFunc("GET /api/queue", n.guard(auth.ScopeClinical, n.listQueue))
+	mux.HandleFunc("POST /api/queue/{id}/retry", n.guard(auth.ScopeAdmin, n.retryJob))
+	n.registerReports(mux)
 	n.dicomweb.Register(mux)
 	return recoverer(mux, n)
 }
@@ -153,14 +154,9 @@ func intParam(s string, def, max int) (int, error) {
 	return v, nil
 }
 
-// retryJob serves POST /api/queue/{id}/retry: a dead-letter job goes back
-// to pending, due now, with its attempts reset. Until tokens are
-// configured, only loopback clients may change the queue.
+// retryJob serves POST /api/queue/{id}/retry (admin scope): a dead-letter
+// job goes back to pending, due now, with its attempts reset.
 func (n *Node) retryJob(w http.ResponseWriter, r *http.Request) {
-	if !n.adminAllowed(r) {
-		writeError(w, http.StatusForbidden, "queue changes are allowed from loopback only until auth tokens are configured")
-		return
-	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		writeError(w, http.StatusBadRequest, "job id must be a positive number")
@@ -184,13 +180,4 @@ func (n *Node) retryJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toJobJSON(*j))
-}
-
-func (n *Node) adminAllowed(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

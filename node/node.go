@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sonogate/sonogate/auth"
+	"github.com/sonogate/sonogate/elastography"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +37,8 @@ type Node struct {
 	ingester *ingest.Ingester
 	dimse    *dimse.Server
 	dicomweb *dicomweb.Server
+	auth     *auth.Authenticator
+	audit    *slog.Logger
 	http     *http.Server
 
 	dimseLn, httpLn net.Listener
@@ -100,7 +104,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		cat.Close()
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	n.ingester = ingest.New(ingest.Config{Store: st, Catalog: cat, Matcher: m, Queue: q, Logger: log, Registry: n.reg})
+	n.ingester = ingest.New(ingest.Config{Store: st, Catalog: cat, Matcher: m, Queue: q, Logger: log, Registry: n.reg,
+		Extractor: elastographyExtractor{cfg: elastography.DefaultConfig()}})
+	n.auth = auth.New(cfg.Auth, nil) // dicomweb announces the open-loopback mode
+	n.audit = log.With("component", "audit")
 	n.dimse = dimse.NewServer(dimse.ServerConfig{
 		AETitle:            cfg.Node.AETitle,
 		AdditionalAETitles: additionalAETitles(cfg),
