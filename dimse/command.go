@@ -140,7 +140,9 @@ func (c *Command) Encode() []byte {
 	str(tagAffectedSOPClassUID, c.AffectedSOPClassUID, 0)
 	str(tagRequestedSOPClassUID, c.RequestedSOPClassUID, 0)
 	us(tagCommandField, c.CommandField)
-	if c.IsResponse() {
+	// C-CANCEL-RQ carries Message ID Being Responded To, not a Message ID
+	// (PS3.7 §9.3.2.3).
+	if c.IsResponse() || c.CommandField == CommandCCancelRQ {
 		us(tagMessageIDBeingRespondedTo, c.MessageIDBeingRespondedTo)
 	} else {
 		us(tagMessageID, c.MessageID)

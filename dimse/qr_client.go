@@ -82,14 +82,22 @@ func (a *Association) exchange(ctx context.Context, field uint16, o QueryOptions
 	last := time.Now()
 	for {
 		// Wait for the next PDU while watching ctx and the timeouts.
+		sendCancel := func() error {
+			cancelSent, cancelAt = true, time.Now()
+			a.c.log.Info("sending C-CANCEL", "message_id", mid)
+			return a.c.writeCommand(ioCtx, id, &Command{CommandField: CommandCCancelRQ, MessageIDBeingRespondedTo: mid, CommandDataSetType: NoDataSet})
+		}
+		if ctx.Err() != nil && !cancelSent {
+			if err := sendCancel(); err != nil {
+				return nil, nil, a.fail(err)
+			}
+		}
 		for !a.c.m.Readable(100 * time.Millisecond) {
 			switch {
 			case ctx.Err() != nil && !cancelSent:
-				cancelSent, cancelAt = true, time.Now()
-				if err := a.c.writeCommand(ioCtx, id, &Command{CommandField: CommandCCancelRQ, MessageIDBeingRespondedTo: mid, CommandDataSetType: NoDataSet}); err != nil {
+				if err := sendCancel(); err != nil {
 					return nil, nil, a.fail(err)
 				}
-				a.c.log.Info("C-CANCEL sent", "message_id", mid)
 			case cancelSent && time.Since(cancelAt) > cancelGrace:
 				a.c.m.Abort()
 				return nil, nil, a.fail(fmt.Errorf("dimse: no final response after C-CANCEL: %w", ctx.Err()))
