@@ -445,6 +445,7 @@ var scenarios = []struct {
 	{"ClaimConcurrentNoDoubleClaim", testClaimConcurrentNoDoubleClaim},
 	{"RestartPersistence", testRestartPersistence},
 	{"Reports", testReports},
+	{"Pseudonyms", testPseudonyms},
 }
 
 func TestSQLite(t *testing.T) {
