@@ -270,3 +270,19 @@ func FuzzParse(f *testing.F) {
 		_ = c.String()
 	})
 }
+
+func TestLoadResolvesProfileFilesBesideTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sonogate.yaml")
+	os.WriteFile(p, []byte("profiles:\n  research:\n    key_file: ./research.key\n    pseudonym_table: /abs/table.csv\n    options: [clean_desc]\n"), 0o644)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Profiles["research"].KeyFile; got != filepath.Join(dir, "research.key") {
+		t.Fatalf("key_file = %q", got)
+	}
+	if got := c.Profiles["research"].PseudonymTable; got != "/abs/table.csv" {
+		t.Fatalf("pseudonym_table = %q", got)
+	}
+}

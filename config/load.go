@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,6 +39,16 @@ func Load(path string) (Config, error) {
 	c, err := Parse(b)
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	// Files a profile names are relative to the configuration file.
+	dir := filepath.Dir(path)
+	for name, p := range c.Profiles {
+		for _, f := range []*string{&p.KeyFile, &p.PseudonymTable} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(dir, *f)
+			}
+		}
+		c.Profiles[name] = p
 	}
 	return c, nil
 }

@@ -38,15 +38,6 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("profile %q is not in the configuration", *profile)
 	}
-	// Paths in the configuration are relative to the configuration file.
-	if *cfgPath != "" {
-		dir := filepath.Dir(*cfgPath)
-		for _, p := range []*string{&pc.KeyFile, &pc.PseudonymTable} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(dir, *p)
-			}
-		}
-	}
 	prof, err := anonymize.NewProfile(*profile, pc)
 	if err != nil {
 		return err
