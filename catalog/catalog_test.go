@@ -446,6 +446,7 @@ var scenarios = []struct {
 	{"RestartPersistence", testRestartPersistence},
 	{"Reports", testReports},
 	{"Pseudonyms", testPseudonyms},
+	{"RecoverInflight", testRecoverInflight},
 }
 
 func TestSQLite(t *testing.T) {
@@ -488,5 +489,42 @@ func TestTruncErr(t *testing.T) {
 	got := truncErr(s)
 	if len(got) != 1023 {
 		t.Errorf("len = %d, want 1023 (cut before the 2-byte rune)", len(got))
+	}
+}
+
+func testRecoverInflight(t *testing.T, fresh dbFactory) {
+	clk := newClock()
+	cfg := fresh(t)
+	c := openTest(t, cfg, clk)
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		if _, err := c.CommitInstance(ctx, testInstance(fmt.Sprintf("1.2.%d", i), sha(i)), []JobSpec{{Destination: "pacs"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, err := c.ClaimDue(ctx, "pacs", 2, clk.Now(), 5*time.Minute)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claim: %v %v", len(claimed), err)
+	}
+	c.Close()
+	// The process died; a new one opens the same catalog a moment later.
+	clk.Add(time.Second)
+	c2 := openTest(t, cfg, clk)
+	n, err := c2.RecoverInflight(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("recovered %d, %v; want 2", n, err)
+	}
+	again, err := c2.ClaimDue(ctx, "pacs", 10, clk.Now(), 5*time.Minute)
+	if err != nil || len(again) != 3 {
+		t.Fatalf("after recovery %d claimable (%v), want all 3 at once", len(again), err)
+	}
+	for _, cj := range again {
+		want := 1
+		if cj.Job.ID == claimed[0].Job.ID || cj.Job.ID == claimed[1].Job.ID {
+			want = 2 // the interrupted attempt still counts
+		}
+		if cj.Job.Attempts != want {
+			t.Fatalf("job %d attempts %d, want %d", cj.Job.ID, cj.Job.Attempts, want)
+		}
 	}
 }

@@ -225,6 +225,22 @@ func (c *Catalog) Release(ctx context.Context, id int64) error {
 		WHERE id = ? AND state = 'inflight'`, now, now, id)
 }
 
+// RecoverInflight makes every inflight job pending and due now, keeping
+// the attempt its claim counted (the send may have been under way). Call it
+// at start-up when this process is the only one using the catalog (the
+// SQLite default): jobs a killed process had claimed are then resumed at
+// once instead of when their lease expires. Several replicas sharing a
+// PostgreSQL catalog must not call it; they rely on lease expiry.
+func (c *Catalog) RecoverInflight(ctx context.Context) (int64, error) {
+	now := micros(c.now())
+	res, err := c.w.ExecContext(ctx, c.q(`UPDATE jobs SET state = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
+		WHERE state = 'inflight'`), now, now)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: recover inflight jobs: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // Job returns one job by id, or ErrNotFound.
 func (c *Catalog) Job(ctx context.Context, id int64) (*Job, error) {
 	var j Job

@@ -73,6 +73,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	n.catalog = cat
+	if cc.Driver == "" || cc.Driver == "sqlite" {
+		// The SQLite catalog belongs to this process alone: what a killed
+		// predecessor had claimed is resumed now, not when its lease ends.
+		if k, err := cat.RecoverInflight(ctx); err != nil {
+			cat.Close()
+			return nil, err
+		} else if k > 0 {
+			log.Warn("resumed deliveries interrupted by the previous process", "component", "routing", "jobs", k)
+		}
+	}
 
 	dests := make(map[string]routing.Destination, len(cfg.Destinations))
 	for _, d := range cfg.Destinations {
