@@ -194,8 +194,10 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 	inst.CallingAE = req.CallingAE
 	inst.ReceivedAt = time.Now().UTC()
 
+	// Routing rules apply to what arrives from outside (the clinical
+	// namespace); research copies are made by routing itself.
 	var jobs []catalog.JobSpec
-	if in.cfg.Matcher != nil {
+	if in.cfg.Matcher != nil && ns == store.NamespaceClinical {
 		jobs = in.cfg.Matcher.Match(DatasetAttributes{ds}, req.CallingAE)
 	}
 	rel, err := in.cfg.Store.Commit(sp, ns)

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -223,4 +224,82 @@ func (x elastographyExtractor) Extract(ds *dcm.Dataset, inst *catalog.Instance) 
 		out = append(out, catalog.Report{Method: rp.Method, Site: rp.Site.Name, Kind: rp.Source.Kind, Reliable: rp.QC.Reliable, Body: body})
 	}
 	return out, nil
+}
+
+// quarantineJSON is one instance that de-identification refused to send.
+type quarantineJSON struct {
+	JobID          int64     `json:"job_id"`
+	InstanceID     int64     `json:"instance_id"`
+	SOPInstanceUID string    `json:"sop_instance_uid"`
+	Destination    string    `json:"destination"`
+	Reason         string    `json:"reason"`
+	Since          time.Time `json:"since"`
+}
+
+// listQuarantine serves GET /api/quarantine: instances held back because
+// they may still identify the patient (burned-in text that could not be
+// cleaned), with the reason.
+func (n *Node) listQuarantine(w http.ResponseWriter, r *http.Request) {
+	out := []quarantineJSON{}
+	for off := 0; ; off += 1000 {
+		jobs, err := n.catalog.List(r.Context(), catalog.JobFilter{State: catalog.JobDead, Limit: 1000, Offset: off})
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "catalog unavailable")
+			return
+		}
+		for _, j := range jobs {
+			if !strings.HasPrefix(j.LastError, quarantinePrefix) {
+				continue
+			}
+			q := quarantineJSON{JobID: j.ID, InstanceID: j.InstanceID, Destination: j.Destination,
+				Reason: strings.TrimPrefix(j.LastError, quarantinePrefix), Since: j.UpdatedAt}
+			if inst, err := n.catalog.InstanceByID(r.Context(), j.InstanceID); err == nil {
+				q.SOPInstanceUID = inst.SOPInstanceUID
+			}
+			out = append(out, q)
+		}
+		if len(jobs) < 1000 {
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listPseudonyms serves GET /api/pseudonyms?profile= (admin scope only):
+// the re-identification table, as JSON or CSV.
+func (n *Node) listPseudonyms(w http.ResponseWriter, r *http.Request) {
+	ps, err := n.catalog.Pseudonyms(r.Context(), r.URL.Query().Get("profile"))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "catalog unavailable")
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" || strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		WritePseudonymsCSV(w, ps)
+		return
+	}
+	type entry struct {
+		Profile    string    `json:"profile"`
+		RealID     string    `json:"real_patient_id"`
+		RealName   string    `json:"real_patient_name"`
+		PseudoID   string    `json:"pseudonym_id"`
+		PseudoName string    `json:"pseudonym_name"`
+		CreatedAt  time.Time `json:"created_at"`
+	}
+	out := make([]entry, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, entry{p.Profile, p.RealID, p.RealName, p.PseudoID, p.PseudoName, p.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// WritePseudonymsCSV writes the re-identification table as CSV.
+func WritePseudonymsCSV(w io.Writer, ps []catalog.PseudonymEntry) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"profile", "real_patient_id", "real_patient_name", "pseudonym_id", "pseudonym_name", "created_at"})
+	for _, p := range ps {
+		cw.Write([]string{p.Profile, p.RealID, p.RealName, p.PseudoID, p.PseudoName, p.CreatedAt.UTC().Format(time.RFC3339)})
+	}
+	cw.Flush()
+	return cw.Error()
 }

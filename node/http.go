@@ -24,6 +24,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /api/queue", n.guard(auth.ScopeClinical, n.listQueue))
 	mux.HandleFunc("POST /api/queue/{id}/retry", n.guard(auth.ScopeAdmin, n.retryJob))
 	n.registerReports(mux)
+	mux.HandleFunc("GET /api/quarantine", n.guard(auth.ScopeClinical, n.listQuarantine))
+	mux.HandleFunc("GET /api/pseudonyms", n.guard(auth.ScopeAdmin, n.listPseudonyms))
 	n.dicomweb.Register(mux)
 	return recoverer(mux, n)
 }

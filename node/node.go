@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sonogate/sonogate/anonymize"
 	"github.com/sonogate/sonogate/auth"
 	"github.com/sonogate/sonogate/elastography"
 	"log/slog"
@@ -85,11 +86,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	}
 
 	dests := make(map[string]routing.Destination, len(cfg.Destinations))
+	var deids []*deidDestination
+	profiles := map[string]*anonymize.Profile{}
 	for _, d := range cfg.Destinations {
 		dst, err := buildDestination(cfg, d, log)
 		if err != nil {
 			cat.Close()
 			return nil, fmt.Errorf("destination %q: %w", d.Name, err)
+		}
+		if d.Profile != "" {
+			p := profiles[d.Profile]
+			if p == nil {
+				if p, err = anonymize.NewProfile(d.Profile, cfg.Profiles[d.Profile]); err != nil {
+					cat.Close()
+					return nil, fmt.Errorf("destination %q: profile %q: %w", d.Name, d.Profile, err)
+				}
+				p.SetLogger(log)
+				p.SetPseudonymStore(pseudonymStore{cat})
+				profiles[d.Profile] = p
+			}
+			dd := &deidDestination{inner: dst, profile: p, catalog: cat, store: st, tmpDir: filepath.Join(cfg.Node.DataDir, "objects", "tmp"), log: log}
+			deids = append(deids, dd)
+			dst = dd
 		}
 		dests[d.Name] = dst
 	}
@@ -116,6 +134,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	}
 	n.ingester = ingest.New(ingest.Config{Store: st, Catalog: cat, Matcher: m, Queue: q, Logger: log, Registry: n.reg,
 		Extractor: elastographyExtractor{cfg: elastography.DefaultConfig()}})
+	for _, dd := range deids {
+		dd.ingester = n.ingester
+	}
 	n.auth = auth.New(cfg.Auth, nil) // dicomweb announces the open-loopback mode
 	n.audit = log.With("component", "audit")
 	n.dimse = dimse.NewServer(dimse.ServerConfig{

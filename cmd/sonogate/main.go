@@ -54,6 +54,8 @@ commands:
   extract [--format json|csv] FILE|DIR... elastography reports from SR files (JSON default)
   anonymize --profile NAME [--config FILE] IN OUT
                                         de-identify a file or folder (PS3.15 Annex E)
+  pseudonyms export [--config FILE] [--profile NAME]
+                                        print the re-identification table as CSV (handle with care)
   version                               print the version
 `
 
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdGet(args[1:], stdout, stderr)
 	case "extract":
 		return cmdExtract(args[1:], stdout, stderr)
+	case "pseudonyms":
+		return cmdPseudonyms(args[1:], stdout, stderr)
 	case "anonymize":
 		return cmdAnonymize(args[1:], stdout, stderr)
 	case "config":
