@@ -33,7 +33,7 @@ func TestResearchDestinationDeidentifies(t *testing.T) {
 		c.Routing.BaseBackoff = config.Duration(100 * time.Millisecond)
 	})
 	clean := filepath.Join(us, "YBR_FULL-RLE_acuson_sequoia.dcm") // has ultrasound regions: cleanable
-	dirty := filepath.Join(us, "US1_UNCR.dcm")                      // no regions, no mask: may hold burned-in text
+	dirty := filepath.Join(us, "US1_UNCR.dcm")                    // no regions, no mask: may hold burned-in text
 	for _, f := range []string{clean, dirty} {
 		if st := storeFile(t, n, f); !st.IsSuccess() {
 			t.Fatalf("%s: %v", f, st)
