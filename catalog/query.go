@@ -216,8 +216,8 @@ type matcher struct {
 // Matching follows PS3.4 §C.2.2.2: single value matching; list of UID
 // matching (backslash-separated UIDs, §C.2.2.2.2); wild card matching with
 // "*" and "?" (§C.2.2.2.4); range matching "a-b", "-b", "a-" for DA, TM and
-// DT (§C.2.2.2.5), combined into one date-time range when both Study Date and
-// Study Time are given. Person names (PN) match case-insensitively, against
+// DT (§C.2.2.2.5), combined into one date-time range when Study Date and
+// Study Time are both ranges. Person names (PN) match case-insensitively, against
 // the whole value or against any one of its component groups (alphabetic,
 // ideographic, phonetic), so "王*" finds "Wang^XiaoDong=王^小東=". With
 // Query.FuzzyNames (QIDO-RS fuzzymatching=true, C-FIND "fuzzy semantic
@@ -292,8 +292,10 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 			args = append(args, k.Value)
 		}
 	}
-	// Study Date with Study Time: one combined date-time range (§C.2.2.2.5).
-	combined := dateKey != "" && timeKey != ""
+	// Study Date and Study Time both range matched: one combined date-time
+	// range (§C.2.2.2.5). A single value of either is matched on its own
+	// ("20240105-20240220" with "1015" means 10:15 on any of those days).
+	combined := strings.Contains(dateKey, "-") && strings.Contains(timeKey, "-")
 	if combined {
 		filtered := post[:0]
 		for _, m := range post {
@@ -316,19 +318,19 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 	switch q.Level {
 	case LevelImage:
 		query = `SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' ` + base +
-			` ORDER BY i.study_instance_uid, i.series_instance_uid, i.instance_number, i.sop_instance_uid, i.id`
+			` ORDER BY ` + c.orderBy("i.study_instance_uid", "i.series_instance_uid", "i.instance_number", "i.sop_instance_uid", "i.id")
 	case LevelSeries:
 		query = `SELECT ` + cols + `, g.n1, 0, 0, '' FROM (SELECT MIN(i.id) AS rep, COUNT(*) AS n1 ` + base +
 			` GROUP BY i.study_instance_uid, i.series_instance_uid) g JOIN instances r ON r.id = g.rep
-			ORDER BY r.study_instance_uid, r.series_number, r.series_instance_uid`
+			ORDER BY ` + c.orderBy("r.study_instance_uid", "r.series_number", "r.series_instance_uid")
 	case LevelStudy:
 		query = `SELECT ` + cols + `, g.n1, g.n2, 0, g.mods FROM (SELECT MIN(i.id) AS rep,
 			COUNT(DISTINCT i.series_instance_uid) AS n1, COUNT(*) AS n2, ` + c.aggModalities() + ` AS mods ` + base +
-			` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY r.study_instance_uid`
+			` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.study_instance_uid")
 	case LevelPatient:
 		query = `SELECT ` + cols + `, g.n1, g.n2, g.n3, '' FROM (SELECT MIN(i.id) AS rep,
 			COUNT(DISTINCT i.study_instance_uid) AS n1, COUNT(DISTINCT i.series_instance_uid) AS n2, COUNT(*) AS n3 ` + base +
-			` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY r.patient_id, r.id`
+			` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.patient_id", "r.id")
 	}
 	filterInGo := len(post) > 0 || combined
 	if !filterInGo && (q.Limit > 0 || q.Offset > 0) {
@@ -392,6 +394,23 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 	}
 	return nil
 }
+
+// orderBy renders an ORDER BY list in which text columns compare by bytes
+// on every backend: SQLite's default BINARY collation, and COLLATE "C" on
+// PostgreSQL, whose database collation (en_US.UTF-8, say) would otherwise
+// sort "a1" before "B2" and page differently from SQLite.
+func (c *Catalog) orderBy(cols ...string) string {
+	out := make([]string, len(cols))
+	for i, col := range cols {
+		out[i] = col
+		if c.d.name == "postgres" && !numericCols[strings.TrimPrefix(strings.TrimPrefix(col, "i."), "r.")] {
+			out[i] += ` COLLATE "C"`
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+var numericCols = map[string]bool{"id": true, "instance_number": true, "series_number": true}
 
 func (c *Catalog) aggModalities() string {
 	if c.d.name == "postgres" {
@@ -501,7 +520,8 @@ func MatchValue(vr, key, value string, fuzzy bool) bool {
 }
 
 // MatchDateTime is the combined date-time range matching of §C.2.2.2.5 for
-// a date key and a time key against a date and a time value.
+// a date key and a time key against a date and a time value. Find uses it
+// only when both keys are ranges.
 func MatchDateTime(dateKey, timeKey, date, tm string) bool {
 	dlo, dhi, dr := strings.Cut(dateKey, "-")
 	if !dr {
@@ -530,9 +550,6 @@ func MatchDateTime(dateKey, timeKey, date, tm string) bool {
 		if v > hi {
 			return false
 		}
-	}
-	if dlo == "" && dhi == "" {
-		return true
 	}
 	return true
 }
@@ -694,7 +711,7 @@ func (c *Catalog) InstancesOf(ctx context.Context, ns, study, series, sop string
 	}
 	q += ` AND NOT EXISTS (SELECT 1 FROM instances n WHERE n.namespace = i.namespace
 		AND n.sop_instance_uid = i.sop_instance_uid AND n.version > i.version)
-		ORDER BY i.series_instance_uid, i.instance_number, i.sop_instance_uid`
+		ORDER BY ` + c.orderBy("i.series_instance_uid", "i.instance_number", "i.sop_instance_uid")
 	rows, err := c.r.QueryContext(ctx, c.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: instances of: %w", err)
