@@ -45,8 +45,9 @@ type Association struct {
 	byKey  map[[2]string]byte // (abstract syntax, transfer syntax) → context ID
 	accept map[string][]string
 	// scpRole holds the SOP classes for which the acceptor accepted our
-	// SCP role.
-	scpRole map[string]bool
+	// SCP role; roleRefused those whose role item it answered with SCP=0.
+	scpRole     map[string]bool
+	roleRefused map[string]bool
 }
 
 // Dial connects to addr and negotiates an association proposing pcs, one
@@ -115,11 +116,12 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig, pcs []Presentation
 		}
 		return nil, fmt.Errorf("dimse: dial %s: %w", addr, err)
 	}
-	a := &Association{cfg: cfg, byKey: map[[2]string]byte{}, accept: map[string][]string{}, scpRole: map[string]bool{}}
+	a := &Association{cfg: cfg, byKey: map[[2]string]byte{}, accept: map[string][]string{}, scpRole: map[string]bool{}, roleRefused: map[string]bool{}}
 	for _, r := range ac.UserInfo.RoleSelections {
 		if r.SCPRole == 1 {
 			a.scpRole[r.SOPClassUID] = true
 		}
+		a.roleRefused[r.SOPClassUID] = r.SCPRole != 1
 	}
 	contexts := map[byte]presentationContext{}
 	for _, r := range ac.PresentationContexts {

@@ -235,6 +235,10 @@ type serverAssoc struct {
 	// scpRole holds the SOP classes for which the requestor accepted the
 	// SCP role (C-GET sub-operations go only on their contexts).
 	scpRole map[string]bool
+	// reporter is set once a Storage Commitment N-ACTION was accepted:
+	// its N-EVENT-REPORTs go out between the requester's operations.
+	reporter *Reporter
+	msgID    uint16 // of requests we send (N-EVENT-REPORT)
 }
 
 func (s *Server) serveConn(c net.Conn, st *assocState) {
@@ -318,7 +322,18 @@ func (s *Server) serveConn(c net.Conn, st *assocState) {
 // loop reads request messages until release or abort (PS3.7 §7.5: one
 // operation at a time; requests that arrive early are queued by TCP).
 func (sa *serverAssoc) loop(ctx context.Context, st *assocState) {
+	defer func() {
+		if sa.reporter != nil {
+			close(sa.reporter.done)
+		}
+	}()
 	for {
+		if sa.reporter != nil {
+			if err := sa.awaitNext(ctx); err != nil {
+				sa.end(ctx, err)
+				return
+			}
+		}
 		id, cmd, err := sa.readCommand(ctx)
 		if err != nil {
 			sa.end(ctx, err)
