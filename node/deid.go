@@ -46,30 +46,47 @@ func (d *deidDestination) Send(ctx context.Context, inst *catalog.Instance, path
 	if inst.Namespace != string(store.NamespaceClinical) {
 		return routing.MarkPermanent(fmt.Errorf("refusing to de-identify a %s instance again", inst.Namespace))
 	}
-	tmp := filepath.Join(d.tmpDir, "deid-"+uuid.NewString()+".dcm")
-	defer os.Remove(tmp)
-	res, err := d.profile.AnonymizeFile(ctx, path, tmp)
+	copyInst, _, err := deidentifyToResearch(ctx, d.profile, d.ingester, d.catalog, d.tmpDir, path)
 	var qe *anonymize.QuarantineError
 	switch {
 	case errors.As(err, &qe):
 		d.log.Warn("instance quarantined: not sent", "component", "deid", "destination", d.inner.Name(),
 			"sop_instance_uid", inst.SOPInstanceUID, "reason", qe.Reason)
 		return routing.MarkPermanent(errors.New(quarantinePrefix + qe.Reason))
-	case err != nil && ctx.Err() != nil:
-		return err
 	case err != nil:
-		return routing.MarkPermanent(fmt.Errorf("de-identification failed: %w", err))
-	}
-	copyInst, err := d.commitCopy(ctx, tmp, res)
-	if err != nil {
 		return err
 	}
 	return d.inner.Send(ctx, copyInst, d.store.Path(copyInst.RelPath))
 }
 
-// commitCopy ingests the de-identified file into the research namespace
-// and returns its catalog row.
-func (d *deidDestination) commitCopy(ctx context.Context, file string, res *anonymize.Result) (*catalog.Instance, error) {
+// deidentifyToResearch de-identifies the clinical file at path with
+// profile p and ingests the copy into the research namespace (indexed,
+// reports extracted from it, served by the research APIs), returning its
+// catalog row. It is shared by de-identifying destinations and research
+// pulls. The mapping is deterministic, so doing it again re-creates the
+// same copy and ingest treats it as an identical resend. Errors: a
+// *anonymize.QuarantineError when the instance must not leave the clinical
+// namespace; permanent failures are marked with routing.MarkPermanent.
+func deidentifyToResearch(ctx context.Context, p *anonymize.Profile, ing *ingest.Ingester, cat *catalog.Catalog, tmpDir, path string) (*catalog.Instance, *anonymize.Result, error) {
+	tmp := filepath.Join(tmpDir, "deid-"+uuid.NewString()+".dcm")
+	defer os.Remove(tmp)
+	res, err := p.AnonymizeFile(ctx, path, tmp)
+	var qe *anonymize.QuarantineError
+	switch {
+	case errors.As(err, &qe):
+		return nil, nil, qe
+	case err != nil && ctx.Err() != nil:
+		return nil, nil, err
+	case err != nil:
+		return nil, nil, routing.MarkPermanent(fmt.Errorf("de-identification failed: %w", err))
+	}
+	inst, err := commitResearchCopy(ctx, ing, cat, tmp, res)
+	return inst, res, err
+}
+
+// commitResearchCopy ingests the de-identified file into the research
+// namespace and returns its catalog row.
+func commitResearchCopy(ctx context.Context, ing *ingest.Ingester, cat *catalog.Catalog, file string, res *anonymize.Result) (*catalog.Instance, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -80,7 +97,7 @@ func (d *deidDestination) commitCopy(ctx context.Context, file string, res *anon
 	if err != nil {
 		return nil, routing.MarkPermanent(fmt.Errorf("de-identified output unreadable: %w", err))
 	}
-	r, err := d.ingester.Ingest(ctx, ingest.Request{
+	r, err := ing.Ingest(ctx, ingest.Request{
 		Namespace:         store.NamespaceResearch,
 		SOPClassUID:       res.SOPClassUID,
 		SOPInstanceUID:    res.SOPInstanceUID,
@@ -94,7 +111,7 @@ func (d *deidDestination) commitCopy(ctx context.Context, file string, res *anon
 		}
 		return nil, fmt.Errorf("research copy: %w", err)
 	}
-	return d.catalog.InstanceByID(ctx, r.InstanceID)
+	return cat.InstanceByID(ctx, r.InstanceID)
 }
 
 // pseudonymStore keeps the profiles' pseudonyms in the catalog.
