@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sonogate/sonogate/catalog"
+	"github.com/sonogate/sonogate/web"
 )
 
 func (n *Node) routes() http.Handler {
@@ -24,9 +25,11 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /api/queue", n.guard(auth.ScopeClinical, n.listQueue))
 	mux.HandleFunc("POST /api/queue/{id}/retry", n.guard(auth.ScopeAdmin, n.retryJob))
 	n.registerReports(mux)
+	n.registerPulls(mux)
 	mux.HandleFunc("GET /api/quarantine", n.guard(auth.ScopeClinical, n.listQuarantine))
 	mux.HandleFunc("GET /api/pseudonyms", n.guard(auth.ScopeAdmin, n.listPseudonyms))
 	n.dicomweb.Register(mux)
+	web.Register(mux)
 	return recoverer(mux, n)
 }
 
