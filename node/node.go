@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sonogate/sonogate/catalog"
+	"github.com/sonogate/sonogate/commit"
 	"github.com/sonogate/sonogate/config"
 	"github.com/sonogate/sonogate/dicomweb"
 	"github.com/sonogate/sonogate/dimse"
@@ -37,6 +38,7 @@ type Node struct {
 	queue    *routing.Queue
 	ingester *ingest.Ingester
 	dimse    *dimse.Server
+	commit   *commit.Manager
 	dicomweb *dicomweb.Server
 	auth     *auth.Authenticator
 	audit    *slog.Logger
@@ -151,6 +153,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		Registerer:         n.reg,
 	}, &storeHandler{in: n.ingester, log: log})
 	n.registerQR()
+	n.registerCommit()
 	n.dicomweb = dicomweb.New(dicomweb.Config{Catalog: cat, Store: st, Ingester: n.ingester, Auth: cfg.Auth,
 		Logger: log, Registerer: n.reg, TempDir: cfg.Node.DataDir})
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -195,6 +198,13 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.wg.Done()
 		if err := n.queue.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("routing queue stopped", "err", err)
+		}
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.commit.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Error("storage commitment stopped", "err", err)
 		}
 	}()
 	n.mu.Lock()

@@ -1,0 +1,36 @@
+package node
+
+import (
+	"github.com/sonogate/sonogate/commit"
+	"github.com/sonogate/sonogate/dimse"
+)
+
+// registerCommit builds the Storage Commitment Push Model SCP (PS3.4
+// Annex J) and adds N-ACTION to the DIMSE server. Requesters must be peers
+// permitted "commit"; reports go to their host and port when the N-ACTION
+// association is gone, from the AE title they called (B12).
+func (n *Node) registerCommit() {
+	cfg := n.cfg
+	var peers []commit.Peer
+	for _, p := range cfg.Peers {
+		peers = append(peers, commit.Peer{AETitle: p.AETitle, Host: p.Host, Port: p.Port, Services: p.Services})
+	}
+	n.commit = commit.New(commit.Config{
+		Catalog:         n.catalog,
+		Peers:           peers,
+		AfterDeliveryTo: cfg.Commitment.AfterDeliveryTo,
+		Namespace: func(calledAE string) string {
+			if cfg.Node.ResearchAETitle != "" && calledAE == cfg.Node.ResearchAETitle {
+				return "research"
+			}
+			return "clinical"
+		},
+		DialTimeout:     cfg.Node.Timeouts.Connect.Std(),
+		ResponseTimeout: cfg.Node.Timeouts.Response.Std(),
+		MaxPDULength:    cfg.Node.MaxPDULength,
+		Logger:          n.log,
+	})
+	n.dimse.RegisterCommitment(n.commit)
+}
+
+var _ dimse.CommitmentHandler = (*commit.Manager)(nil)
