@@ -62,7 +62,10 @@ func (d *STOWDestination) Send(ctx context.Context, inst *catalog.Instance, path
 	mw := multipart.NewWriter(pw)
 	go func() {
 		h := textproto.MIMEHeader{}
-		h.Set("Content-Type", "application/dicom; transfer-syntax="+inst.TransferSyntaxUID)
+		// Plain application/dicom: the Part 10 file carries its transfer
+		// syntax in its meta information, and servers such as Orthanc's
+		// DICOMweb plugin (1.7) answer 415 to a transfer-syntax parameter.
+		h.Set("Content-Type", "application/dicom")
 		h.Set("Content-Length", fmt.Sprint(st.Size()))
 		part, err := mw.CreatePart(h)
 		if err == nil {
