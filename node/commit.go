@@ -10,12 +10,17 @@ import (
 // permitted "commit"; reports go to their host and port when the N-ACTION
 // association is gone, from the AE title they called (B12).
 func (n *Node) registerCommit() {
+	n.commit = commit.New(n.commitConfig())
+	n.dimse.RegisterCommitment(n.commit)
+}
+
+func (n *Node) commitConfig() commit.Config {
 	cfg := n.cfg
 	var peers []commit.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, commit.Peer{AETitle: p.AETitle, Host: p.Host, Port: p.Port, Services: p.Services})
 	}
-	n.commit = commit.New(commit.Config{
+	return commit.Config{
 		Catalog:         n.catalog,
 		Peers:           peers,
 		AfterDeliveryTo: cfg.Commitment.AfterDeliveryTo,
@@ -29,8 +34,7 @@ func (n *Node) registerCommit() {
 		ResponseTimeout: cfg.Node.Timeouts.Response.Std(),
 		MaxPDULength:    cfg.Node.MaxPDULength,
 		Logger:          n.log,
-	})
-	n.dimse.RegisterCommitment(n.commit)
+	}
 }
 
 var _ dimse.CommitmentHandler = (*commit.Manager)(nil)
