@@ -43,6 +43,8 @@ type Node struct {
 	auth     *auth.Authenticator
 	audit    *slog.Logger
 	http     *http.Server
+	profiles map[string]*anonymize.Profile // built for destinations, by name
+	pulls    *pullWorker
 
 	dimseLn, httpLn net.Listener
 	cancel          context.CancelFunc
@@ -113,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		}
 		dests[d.Name] = dst
 	}
+	n.profiles = profiles
 	qc := queueConfig(cfg)
 	qc.Resolve = st.Path
 	for _, d := range cfg.Destinations {
@@ -156,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	n.registerCommit()
 	n.dicomweb = dicomweb.New(dicomweb.Config{Catalog: cat, Store: st, Ingester: n.ingester, Auth: cfg.Auth,
 		Logger: log, Registerer: n.reg, TempDir: cfg.Node.DataDir})
+	n.pulls = newPullWorker(n)
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
@@ -181,6 +185,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
+	n.startPulls(runCtx)
 	n.wg.Add(3)
 	go func() {
 		defer n.wg.Done()
@@ -228,6 +233,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	n.ready = false
 	n.mu.Unlock()
+	n.stopPulls() // before the DIMSE drain: a C-MOVE in progress keeps an association open
 	var errs []error
 	if err := n.dimse.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("DIMSE: %w", err))
