@@ -1,8 +1,8 @@
 // sonogate dashboard. Plain JavaScript, no dependencies.
 //
 // Every value that comes from the node (patient names, UIDs, error
-// messages) reaches the page through textContent or an SVG attribute,
-// never through innerHTML: names come from modalities and are untrusted.
+// messages) reaches the page through text nodes or an SVG attribute,
+// never parsed as HTML: names come from modalities and are untrusted.
 "use strict";
 
 (function () {
@@ -323,7 +323,7 @@
     for (const n of names) {
       const alpha = pnGroup(n.Alphabetic), ideo = pnGroup(n.Ideographic), phon = pnGroup(n.Phonetic);
       raw.push([n.Alphabetic || "", n.Ideographic || "", n.Phonetic || ""].join("=").replace(/=+$/, ""));
-      if (ideo) cell.appendChild(el("span", { class: "pn-ideo", lang: "zh" }, ideo));
+      if (ideo) cell.appendChild(el("span", { class: "pn-ideo" }, ideo));
       if (alpha) cell.appendChild(el("span", { class: ideo ? "pn-alt" : "pn-ideo" }, alpha));
       if (phon) cell.appendChild(el("span", { class: "pn-alt" }, phon));
     }
