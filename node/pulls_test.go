@@ -81,7 +81,8 @@ func pullNode(t *testing.T, pacs *testenv.Orthanc, dimsePort int, dataDir string
 		c.Node.DataDir = dataDir
 		c.Node.Catalog.DSN = filepath.Join(dataDir, "catalog.db")
 		c.Node.DIMSEListen = fmt.Sprintf("127.0.0.1:%d", dimsePort)
-		c.Peers = []config.Peer{{AETitle: "PACS", Host: "127.0.0.1", Port: pacs.DicomPort(), Services: []string{"find", "move"}}}
+		c.Peers = []config.Peer{{AETitle: "PACS", Host: "127.0.0.1", Port: pacs.DicomPort(), Services: []string{"find", "move"}},
+			{AETitle: "DOWN", Host: "127.0.0.1", Port: testenv.FreePort(t)}} // nothing listens
 		c.Profiles = map[string]config.Profile{"research": {KeyFile: key,
 			Options: []string{"retain_long_modified_dates", "retain_patient_chars", "clean_desc", "clean_struct_cont", "clean_graph", "clean_pixel"}}}
 	})
@@ -272,6 +273,27 @@ func TestResearchPullCohort(t *testing.T) {
 	}
 	if code, _, _ := get(t, n, "/api/research/pulls/999"); code != http.StatusNotFound {
 		t.Errorf("unknown pull: %d", code)
+	}
+
+	// Modality and description wildcard, no elastography requirement.
+	p3 := waitPull(t, n, startPull(t, n, `{"source":"PACS","profile":"research","modality":"US","study_description":"*hyroid*"}`))
+	if p3.State != "done" || p3.StudiesFound != 1 || p3.StudiesRetrieved != 1 || p3.InstancesDeidentified != 1 ||
+		p3.Studies[0].StudyInstanceUID != ids["YBR_FULL-RLE_acuson_sequoia.dcm"][0] {
+		t.Errorf("thyroid pull: %+v", p3)
+	}
+	// A study whose images may carry burned-in text: quarantined, counted.
+	p4 := waitPull(t, n, startPull(t, n, `{"source":"PACS","profile":"research","study_date":{"from":"20040826","to":"20040826"}}`))
+	if p4.State != "done" || p4.StudiesFound != 1 || p4.InstancesRetrieved != 2 || p4.InstancesDeidentified != 0 || p4.InstancesQuarantined != 2 ||
+		p4.Studies[0].StudyInstanceUID != ids["US1_UNCR.dcm"][0] {
+		t.Errorf("20040826 pull: %+v", p4)
+	}
+	if got := len(mustInstances(t, n, "research")); got != 3 {
+		t.Errorf("research namespace %d instances, want 3 (2 SR, 1 thyroid image)", got)
+	}
+	// An unreachable source fails the pull with the reason.
+	p5 := waitPull(t, n, startPull(t, n, `{"source":"DOWN","profile":"research"}`))
+	if p5.State != "failed" || !strings.Contains(p5.Error, "C-FIND on DOWN: ") || !strings.Contains(p5.Error, "connection refused") {
+		t.Errorf("unreachable source: %+v", p5)
 	}
 }
 
