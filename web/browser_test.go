@@ -284,6 +284,10 @@ func TestBrowserDashboard(t *testing.T) {
 	mustContain("raw PN", `title="Wang^XiaoDong=王^小東"`)
 	mustContain("patient ID", `<td>X1EXAMPLE</td>`)
 	mustContain("US study", `<td>11-05-25-142825</td>`)
+	if c := strings.Count(dom, "<tr data-study="); c != 5 {
+		t.Errorf("%d study rows, want 5", c)
+	}
+	mustContain("no more-results note for 5 studies", `<p id="study-more" class="banner info" hidden="">`)
 
 	// The hostile name is text: escaped in the serialization, no element.
 	mustContain("hostile name as text", `<span class="pn-ideo">&lt;b&gt;Evil&lt;/b&gt;&lt;script&gt;alert(1)&lt;/script&gt; Hacker</span>`)

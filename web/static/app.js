@@ -264,6 +264,10 @@
 
   // ---- studies (QIDO-RS) -------------------------------------------------
 
+  // QIDO-RS defines no order (sonogate's catalog returns studies by UID),
+  // so the page asks for one more than it shows and says when the search
+  // should be narrowed; what it shows it sorts newest first.
+  const STUDY_LIMIT = 50;
   const STUDY_FIELDS = ["00081030", "00080061", "00201206", "00201208", "00080050"];
 
   function dateRange(fromId, toId) {
@@ -273,7 +277,7 @@
 
   async function qido(params) {
     const u = new URLSearchParams(params);
-    u.set("limit", "50");
+    u.set("limit", String(STUDY_LIMIT + 1)); // one more, to tell the user there are more
     u.set("includefield", STUDY_FIELDS.join(","));
     return (await api(qidoPrefix() + "/studies?" + u.toString(), { accept: "application/dicom+json" })) || [];
   }
@@ -283,7 +287,7 @@
     const base = {};
     const dr = dateRange("q-from", "q-to");
     if (dr) base.StudyDate = dr;
-    let results;
+    let results, more = false;
     try {
       if (term) {
         // QIDO matches one attribute at a time: ask by name and by ID.
@@ -292,9 +296,12 @@
           qido(Object.assign({ PatientName: wild }, base)),
           qido(Object.assign({ PatientID: wild }, base)),
         ]);
-        results = a.concat(b);
+        more = a.length > STUDY_LIMIT || b.length > STUDY_LIMIT;
+        results = a.slice(0, STUDY_LIMIT).concat(b.slice(0, STUDY_LIMIT));
       } else {
         results = await qido(base);
+        more = results.length > STUDY_LIMIT;
+        results = results.slice(0, STUDY_LIMIT);
       }
       report("studies", null);
     } catch (err) {
@@ -310,6 +317,7 @@
     });
     results.sort((x, y) => (d1(y, "00080020") + d1(y, "00080030")).localeCompare(d1(x, "00080020") + d1(x, "00080030")));
     fillTable("study-table", "study-empty", results.map(studyRow));
+    $("study-more").hidden = !more;
   }
 
   function pnCell(study) {
