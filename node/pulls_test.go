@@ -359,3 +359,40 @@ func TestResearchPullResumes(t *testing.T) {
 		t.Errorf("clinical namespace holds %d instances, want 2", len(got))
 	}
 }
+
+// The pull API is for the admin scope only: research and clinical tokens
+// get 403, no token 401, an admin token reaches it.
+func TestResearchPullScopes(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Auth.Tokens = []config.Token{
+			{Name: "repo", Token: "research-token-0123456789", Scopes: []string{"research"}},
+			{Name: "ward", Token: "clinical-token-0123456789", Scopes: []string{"clinical"}},
+			{Name: "root", Token: "admin-token-0123456789", Scopes: []string{"admin"}},
+		}
+	})
+	for _, c := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/api/research/pulls", "", 401},
+		{"GET", "/api/research/pulls", "research-token-0123456789", 403},
+		{"POST", "/api/research/pulls", "research-token-0123456789", 403},
+		{"POST", "/api/research/pulls", "clinical-token-0123456789", 403},
+		{"GET", "/api/research/pulls/1", "clinical-token-0123456789", 403},
+		{"GET", "/api/research/pulls", "admin-token-0123456789", 200},
+		{"POST", "/api/research/pulls", "admin-token-0123456789", 400}, // reached validation: no such source
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+n.HTTPAddr().String()+c.path, strings.NewReader(`{"source":"PACS","profile":"research"}`))
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s with %q: %d, want %d", c.method, c.path, c.token, resp.StatusCode, c.want)
+		}
+	}
+}
