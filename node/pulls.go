@@ -227,8 +227,8 @@ func (n *Node) createPull(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "catalog unavailable")
 		return
 	}
-	n.pulls.kick()
 	p, err := n.catalog.PullByID(r.Context(), id)
+	n.pulls.kick()
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "catalog unavailable")
 		return
