@@ -134,6 +134,10 @@ func (e *AbortError) Error() string {
 	if e.Local {
 		who = "local"
 	}
+	if !e.Local && e.Err != nil && e.Source == 2 && e.Reason == 0 {
+		// An A-P-ABORT: the transport failed (refused, reset, closed).
+		return fmt.Sprintf("ul: transport failed (A-P-ABORT): %v", e.Err)
+	}
 	if e.Err != nil {
 		return fmt.Sprintf("ul: association aborted (%s, source %d, reason %d): %v", who, e.Source, e.Reason, e.Err)
 	}
