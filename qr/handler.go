@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sonogate/sonogate/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -48,9 +49,10 @@ type Config struct {
 
 // Handler implements dimse.FindHandler and dimse.RetrieveHandler.
 type Handler struct {
-	cfg   Config
-	log   *slog.Logger
-	peers map[string]Peer
+	cfg          Config
+	log          *slog.Logger
+	peers        map[string]Peer
+	openLoopback bool // no peer granted any service: loopback clients may query
 }
 
 // New returns a Handler.
@@ -60,15 +62,29 @@ func New(cfg Config) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.log = h.log.With("component", "qr")
+	h.openLoopback = true
 	for _, p := range cfg.Peers {
 		h.peers[p.AETitle] = p
+		if len(p.Services) > 0 {
+			h.openLoopback = false
+		}
+	}
+	if h.openLoopback {
+		h.log.Warn("query/retrieve open to loopback clients only: no peer is granted a service in the configuration")
 	}
 	return h
 }
 
-// Permitted reports whether calling AE ae may use service.
-func (h *Handler) Permitted(ae, service string) bool {
-	p, ok := h.peers[ae]
+// Permitted reports whether the association's calling AE may use service:
+// a configured peer listing the service. With no peer granted any service
+// (the embedded default configuration), any calling AE on a loopback
+// address may query and retrieve, as the HTTP side allows loopback
+// clients then.
+func (h *Handler) Permitted(a dimse.AssociationInfo, service string) bool {
+	if h.openLoopback {
+		return a.RemoteAddr != nil && auth.IsLoopback(a.RemoteAddr.String())
+	}
+	p, ok := h.peers[a.CallingAE]
 	if !ok {
 		return false
 	}
@@ -129,7 +145,7 @@ func matchKeys(id *Identifier) []catalog.MatchKey {
 // HandleCFind answers C-FIND (PS3.4 §C.4.1): one pending response per
 // matching record, streamed from the catalog.
 func (h *Handler) HandleCFind(ctx context.Context, req *dimse.FindRequest, send func([]byte) error) dimse.Response {
-	if !h.Permitted(req.Assoc.CallingAE, ServiceFind) {
+	if !h.Permitted(req.Assoc, ServiceFind) {
 		return dimse.Response{Status: dimse.StatusNotAuthorized, ErrorComment: "calling AE may not query"}
 	}
 	model := modelOf(req.AffectedSOPClassUID)
@@ -203,7 +219,7 @@ func (h *Handler) HandleRetrieve(ctx context.Context, req *dimse.RetrieveRequest
 	refuse := func(st dimse.Status, comment string) dimse.RetrieveResult {
 		return dimse.RetrieveResult{Response: dimse.Response{Status: st, ErrorComment: comment}}
 	}
-	if !h.Permitted(req.Assoc.CallingAE, service) {
+	if !h.Permitted(req.Assoc, service) {
 		return refuse(dimse.StatusNotAuthorized, "calling AE may not "+service)
 	}
 	var res dimse.RetrieveResult
