@@ -99,7 +99,7 @@ func pnValue(s string) any {
 // for IS and DS (F.2.3; an unparsable number stays a string rather than
 // being lost), objects for PN, null for empty values inside a list.
 func textValues(vr string, vals []string) []any {
-	if len(vals) == 0 || (len(vals) == 1 && vals[0] == "") {
+	if len(vals) == 0 || (len(vals) == 1 && strings.TrimSpace(vals[0]) == "") {
 		return nil
 	}
 	out := make([]any, len(vals))
@@ -126,7 +126,12 @@ func textValues(vr string, vals []string) []any {
 			out[i] = v
 		}
 	}
-	return out
+	for _, v := range out {
+		if v != nil {
+			return out
+		}
+	}
+	return nil // only empty values (e.g. a PN of "^^^^"): no Value member, F.2.5
 }
 
 // binaryValues decodes the numeric binary VRs.
