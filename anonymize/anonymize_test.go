@@ -97,7 +97,7 @@ func identifying(p *Profile, ds *dcm.Dataset) (secrets map[string]string, kept m
 				continue
 			}
 			vals := d.DecodeStrings(e)
-			act := p.actionFor(e.Tag, false)
+			act := p.actionFor(e.Tag, false, false)
 			secret := e.Tag.IsPrivate() && !e.Tag.IsPrivateCreator() || e.Tag == tagTextValue
 			if !e.Tag.IsPrivate() && act != "K" && act != "C" {
 				secret = true

@@ -40,9 +40,19 @@ var type1 = map[dcm.Tag]bool{
 	0x00080033: true, // ContentTime
 }
 
+// type2InSR lists sequences that the Basic Profile empties or removes (X/Z,
+// X/Z/D) and that the SR Document General Module requires as Type 2: an
+// SR keeps them present and empty. Elsewhere they are Type 3 (General
+// Study, General Series), where a present but empty sequence breaks the
+// module, so they are removed.
+var type2InSR = map[dcm.Tag]bool{
+	0x00081111: true, // Referenced Performed Procedure Step Sequence
+}
+
 // job is the de-identification of one instance.
 type job struct {
 	p         *Profile
+	sr        bool // an SR document (SOP class 1.2.840.10008.5.1.4.1.1.88.*)
 	ctx       context.Context
 	shift     int
 	shifting  bool
@@ -79,10 +89,11 @@ func (p *Profile) resolve(r rule) string {
 // choosing among the combined codes as documented in OPTIONS.md: when an
 // attribute is present we keep it present if the code allows (Z for X/Z,
 // D for X/D and X/Z/D), because the source IOD may require it and an empty
-// or dummy value carries no information; sequences under X/Z/D become
-// empty, under X/D they are removed (a dummy item would be invented data),
-// X/Z/U* sequences are kept with their UIDs replaced.
-func (p *Profile) actionFor(t dcm.Tag, isSeq bool) string {
+// or dummy value carries no information. Sequences under X/Z and X/Z/D
+// are removed unless the IOD needs them as Type 2 (type2InSR), where they
+// become empty; under X/D they are removed (a dummy item would be invented
+// data); X/Z/U* sequences are kept with their UIDs replaced.
+func (p *Profile) actionFor(t dcm.Tag, isSeq, sr bool) string {
 	r, ok := annexE[uint32(t)]
 	if !ok {
 		return "K"
@@ -90,10 +101,16 @@ func (p *Profile) actionFor(t dcm.Tag, isSeq bool) string {
 	act := p.resolve(r)
 	switch act {
 	case "X/Z":
+		if isSeq && !(sr && type2InSR[t]) {
+			return "X"
+		}
 		return "Z"
 	case "X/Z/D":
 		if isSeq && !type1[t] {
-			return "Z" // an empty sequence satisfies Type 2 and holds nothing
+			if sr && type2InSR[t] {
+				return "Z" // an empty sequence satisfies Type 2 and holds nothing
+			}
+			return "X"
 		}
 		return "D"
 	case "X/D":
@@ -196,7 +213,7 @@ func (j *job) collectIdentifiers(ds *dcm.Dataset) {
 			if e.Kind != dcm.KindValue || e.Skipped || e.Tag.IsPrivate() {
 				continue
 			}
-			act := j.p.actionFor(e.Tag, false)
+			act := j.p.actionFor(e.Tag, false, j.sr)
 			if act == "K" || act == "C" {
 				continue
 			}
@@ -324,7 +341,7 @@ func (j *job) element(ds *dcm.Dataset, e *dcm.Element, depth int, creators map[u
 	if e.Kind == dcm.KindSequence && e.Encapsulated {
 		return true // pixel data: handled by the pixel stage
 	}
-	act := j.p.actionFor(t, isSeq)
+	act := j.p.actionFor(t, isSeq, j.sr)
 	if depth == 0 && j.hasPseudo && act != "K" {
 		switch t {
 		case dcm.TagPatientID:
@@ -660,7 +677,7 @@ func sortElements(ds *dcm.Dataset) {
 // real patient ID for the pseudonym and date shift.
 func (p *Profile) apply(ctx context.Context, ds *dcm.Dataset) (*job, error) {
 	normalize(ds, 0)
-	j := &job{p: p, ctx: ctx}
+	j := &job{p: p, ctx: ctx, sr: strings.HasPrefix(ds.String(dcm.TagSOPClassUID), "1.2.840.10008.5.1.4.1.1.88.")}
 	realID := ds.String(dcm.TagPatientID)
 	realName := ds.String(dcm.TagPatientName)
 	if p.opts[RetainLongModifiedDates] {

@@ -10,14 +10,14 @@
 # tests start their own Orthanc/PostgreSQL on free loopback ports.
 set -euo pipefail
 
-PACKAGES=(dcmtk orthanc orthanc-dicomweb postgresql postgresql-client chromium curl ca-certificates)
+PACKAGES=(dcmtk dicom3tools orthanc orthanc-dicomweb postgresql postgresql-client chromium curl ca-certificates)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
 missing=()
-for t in storescu storescp echoscu dcmdump dsrdump; do
+for t in storescu storescp echoscu dcmdump dsrdump dciodvfy; do
   have_cmd "$t" || missing+=("$t")
 done
 [ -x /usr/sbin/Orthanc ] || missing+=(Orthanc)
@@ -66,7 +66,7 @@ for svc in orthanc postgresql; do
   fi
 done
 
-for t in storescu storescp echoscu dcmdump dsrdump psql chromium curl; do
+for t in storescu storescp echoscu dcmdump dsrdump dciodvfy psql chromium curl; do
   have_cmd "$t" || { log "still missing after install: $t"; exit 1; }
 done
 [ -x /usr/sbin/Orthanc ] || { log "still missing after install: /usr/sbin/Orthanc"; exit 1; }
