@@ -3,15 +3,16 @@ package dimse
 import (
 	"slices"
 
+	"github.com/sonogate/sonogate/dcm"
 	"github.com/sonogate/sonogate/dimse/pdu"
 )
 
 // ImplementationClassUID identifies sonogate in A-ASSOCIATE PDUs
-// (PS3.7 D.3.3.2). It is a UUID-derived UID (PS3.5 §B.2) under 2.25.
-const ImplementationClassUID = "2.25.112625023645712071061905246656905727850"
+// (PS3.7 D.3.3.2), the same UID its Part 10 files carry.
+const ImplementationClassUID = dcm.ImplementationClassUID
 
 // ImplementationVersionName is sent in sub-item 0x55 (at most 16 characters).
-const ImplementationVersionName = "SONOGATE_1"
+const ImplementationVersionName = dcm.ImplementationVersionName
 
 // DefaultSOPClasses returns the abstract syntaxes a server accepts by
 // default: Verification and the storage SOP classes of us_sop_and_ts.tsv.
