@@ -164,40 +164,9 @@ func anyValueMatches(patterns []string, value string) bool {
 
 func anyPatternMatches(patterns []string, v string) bool {
 	for _, p := range patterns {
-		if Wildcard(p, v) {
+		if dcm.Wildcard(p, v) {
 			return true
 		}
 	}
 	return false
-}
-
-// Wildcard reports whether s matches pattern, where * matches any run of
-// characters (including none) and ? exactly one character; everything else
-// matches itself, case-sensitively. It runs in O(len(pattern)·len(s)) at
-// worst, with no recursion.
-func Wildcard(pattern, s string) bool {
-	p := []rune(pattern)
-	r := []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(r) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"github.com/sonogate/sonogate/dcm"
 	"strings"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestWildcard(t *testing.T) {
 		{strings.Repeat("*a", 30) + "b", strings.Repeat("a", 60), false}, // no exponential blow-up
 	}
 	for _, c := range cases {
-		if got := Wildcard(c.p, c.s); got != c.want {
+		if got := dcm.Wildcard(c.p, c.s); got != c.want {
 			t.Errorf("Wildcard(%q, %q) = %v, want %v", c.p, c.s, got, c.want)
 		}
 	}
