@@ -118,6 +118,10 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.backfillDerived(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

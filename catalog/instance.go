@@ -191,10 +191,10 @@ func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec
 		}
 		row := *inst
 		row.Version = maxV + 1
-		ph := "?" + repeat(", ?", instanceColCount-1)
+		ph := "?" + repeat(", ?", instanceColCount+derivedColCount-1)
 		var id int64
-		if err := tx.QueryRowContext(ctx, c.q(`INSERT INTO instances (`+instanceCols+`) VALUES (`+ph+`) RETURNING id`),
-			instanceArgs(&row)...).Scan(&id); err != nil {
+		if err := tx.QueryRowContext(ctx, c.q(`INSERT INTO instances (`+instanceCols+`, `+derivedCols+`) VALUES (`+ph+`) RETURNING id`),
+			append(instanceArgs(&row), derivedArgs(&row)...)...).Scan(&id); err != nil {
 			return err
 		}
 		res = CommitResult{ID: id, Outcome: Inserted, Version: row.Version}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -241,99 +242,49 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 	if q.Limit < 0 || q.Offset < 0 {
 		return &QueryError{Reason: "limit and offset must not be negative"}
 	}
-	var where []string
-	var args []any
-	var post []matcher
-	var dateKey, timeKey string
-	for _, k := range q.Keys {
-		a, ok := attributeByTag[k.Tag]
-		if !ok {
-			return &QueryError{Tag: k.Tag, Reason: "attribute is not indexed"}
-		}
-		if k.Value == "" {
-			continue
-		}
-		if a.Tag == 0x00080060 && q.Level == LevelStudy {
-			a = attributeByTag[0x00080061]
-		}
-		if a.Level.rank() > q.Level.rank() {
-			return &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s is below the %s level", a.Keyword, q.Level)}
-		}
-		if a.column == "" && a.Level != q.Level {
-			return &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s can only be matched at the %s level", a.Keyword, a.Level)}
-		}
-		switch a.Tag {
-		case 0x00080020:
-			dateKey = k.Value
-		case 0x00080030:
-			timeKey = k.Value
-		}
-		if err := checkKey(a, k.Value); err != nil {
-			return &QueryError{Tag: k.Tag, Reason: err.Error()}
-		}
-		// Exact predicates go to SQL; everything else is matched in Go.
-		switch {
-		case a.column == "":
-			post = append(post, matcher{a, k.Value})
-		case a.VR == "UI":
-			uids := strings.Split(k.Value, `\`)
-			where = append(where, "i."+a.column+" IN (?"+repeat(", ?", len(uids)-1)+")")
-			for _, u := range uids {
-				args = append(args, strings.TrimSpace(u))
-			}
-		case a.VR == "PN" || a.VR == "DA" || a.VR == "TM" || strings.ContainsAny(k.Value, `*?\`):
-			post = append(post, matcher{a, k.Value})
-		case a.VR == "IS" || a.VR == "US":
-			n, _ := strconv.Atoi(strings.TrimSpace(k.Value))
-			where = append(where, "i."+a.column+" = ?")
-			args = append(args, n)
-		default:
-			where = append(where, "i."+a.column+" = ?")
-			args = append(args, k.Value)
-		}
+	p, err := c.plan(q)
+	if err != nil {
+		return err
 	}
-	// Study Date and Study Time both range matched: one combined date-time
-	// range (§C.2.2.2.5). A single value of either is matched on its own
-	// ("20240105-20240220" with "1015" means 10:15 on any of those days).
-	combined := strings.Contains(dateKey, "-") && strings.Contains(timeKey, "-")
-	if combined {
-		filtered := post[:0]
-		for _, m := range post {
-			if m.attr.Tag != 0x00080020 && m.attr.Tag != 0x00080030 {
-				filtered = append(filtered, m)
-			}
-		}
-		post = filtered
-	}
+	filterInGo := len(p.post) > 0 || p.combined
 
-	base := `FROM instances i WHERE i.namespace = ? AND NOT EXISTS (SELECT 1 FROM instances n
-		WHERE n.namespace = i.namespace AND n.sop_instance_uid = i.sop_instance_uid AND n.version > i.version)`
-	for _, w := range where {
-		base += " AND " + w
+	// How the query runs (see plan): the rows taking part ("R rows": the
+	// namespace, the newest version of each SOP Instance UID, the keys that
+	// SQL matches exactly) are selected with indexes; above IMAGE level
+	// the keys of the matching groups (studies, patients; the studies of
+	// the matching series) are selected first, in order, and aggregated
+	// afterwards, so that a page of 100 studies aggregates 100 studies.
+	// Keys that SQL cannot match exactly are matched in Go on each
+	// record; SQL then only narrows the candidates with a predicate that
+	// every true match satisfies, and paging is done here after the Go
+	// filter.
+	var b sqlb
+	ns := q.Namespace
+	rowsWhere := func(alias string) {
+		n := "n_" + alias
+		b.w(alias+".namespace = ? AND NOT EXISTS (SELECT 1 FROM instances "+n+" WHERE "+n+".namespace = "+alias+
+			".namespace AND "+n+".sop_instance_uid = "+alias+".sop_instance_uid AND "+n+".version > "+alias+".version)", ns)
+		for _, r := range p.row {
+			b.w(" AND "+r.on(alias), r.args...)
+		}
 	}
-	args = append([]any{q.Namespace}, args...)
-
-	cols := "r.id, " + prefixCols("r.", instanceCols)
-	var query string
-	switch q.Level {
-	case LevelImage:
-		query = `SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' ` + base +
-			` ORDER BY ` + c.orderBy("i.study_instance_uid", "i.series_instance_uid", "i.instance_number", "i.sop_instance_uid", "i.id")
-	case LevelSeries:
-		query = `SELECT ` + cols + `, g.n1, 0, 0, '' FROM (SELECT MIN(i.id) AS rep, COUNT(*) AS n1 ` + base +
-			` GROUP BY i.study_instance_uid, i.series_instance_uid) g JOIN instances r ON r.id = g.rep
-			ORDER BY ` + c.orderBy("r.study_instance_uid", "r.series_number", "r.series_instance_uid")
-	case LevelStudy:
-		query = `SELECT ` + cols + `, g.n1, g.n2, 0, g.mods FROM (SELECT MIN(i.id) AS rep,
-			COUNT(DISTINCT i.series_instance_uid) AS n1, COUNT(*) AS n2, ` + c.aggModalities() + ` AS mods ` + base +
-			` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.study_instance_uid")
-	case LevelPatient:
-		query = `SELECT ` + cols + `, g.n1, g.n2, g.n3, '' FROM (SELECT MIN(i.id) AS rep,
-			COUNT(DISTINCT i.study_instance_uid) AS n1, COUNT(DISTINCT i.series_instance_uid) AS n2, COUNT(*) AS n3 ` + base +
-			` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.patient_id", "r.id")
+	narrow := func(alias string) {
+		for _, r := range p.pre {
+			b.w(" AND "+r.on(alias), r.args...)
+		}
+		for _, mods := range p.mods {
+			b.w(" AND EXISTS (SELECT 1 FROM instances m WHERE m.study_instance_uid = " + alias + ".study_instance_uid AND m.modality IN (?" + repeat(", ?", len(mods)-1) + ") AND ")
+			for _, m := range mods {
+				b.args = append(b.args, m)
+			}
+			rowsWhere("m")
+			b.w(")")
+		}
 	}
-	filterInGo := len(post) > 0 || combined
-	if !filterInGo && (q.Limit > 0 || q.Offset > 0) {
+	page := func() {
+		if filterInGo || (q.Limit == 0 && q.Offset == 0) {
+			return
+		}
 		lim := q.Limit
 		if lim == 0 {
 			lim = -1
@@ -341,10 +292,51 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 				lim = 1<<62 - 1
 			}
 		}
-		query += " LIMIT ? OFFSET ?"
-		args = append(args, lim, q.Offset)
+		b.w(" LIMIT ? OFFSET ?", lim, q.Offset)
 	}
-	rows, err := c.r.QueryContext(ctx, c.q(query), args...)
+	cols := "r.id, " + prefixCols("r.", instanceCols)
+	if q.Level == LevelImage {
+		b.w(`SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' FROM instances i WHERE `)
+		rowsWhere("i")
+		narrow("i")
+		b.w(` ORDER BY ` + c.orderBy("i.study_instance_uid", "i.series_instance_uid", "i.instance_number", "i.sop_instance_uid", "i.id"))
+		page()
+	} else {
+		key := "study_instance_uid"
+		if q.Level == LevelPatient {
+			key = "patient_id"
+		}
+		b.w(`WITH cand (k) AS (SELECT i.` + key + ` FROM instances i WHERE `)
+		rowsWhere("i")
+		narrow("i")
+		b.w(` GROUP BY i.` + key + ` ORDER BY ` + c.orderBy("i."+key))
+		if q.Level != LevelSeries {
+			page()
+		}
+		b.w(`) `)
+		switch q.Level {
+		case LevelSeries:
+			b.w(`SELECT ` + cols + `, g.n1, 0, 0, '' FROM (SELECT MIN(i.id) AS rep, COUNT(*) AS n1
+				FROM cand CROSS JOIN instances i WHERE i.study_instance_uid = cand.k AND `)
+			rowsWhere("i")
+			b.w(` GROUP BY i.study_instance_uid, i.series_instance_uid) g JOIN instances r ON r.id = g.rep
+				ORDER BY ` + c.orderBy("r.study_instance_uid", "r.series_number", "r.series_instance_uid"))
+			page()
+		case LevelStudy:
+			b.w(`SELECT ` + cols + `, g.n1, g.n2, 0, g.mods FROM (SELECT MIN(i.id) AS rep,
+				COUNT(DISTINCT i.series_instance_uid) AS n1, COUNT(*) AS n2, ` + c.aggModalities() + ` AS mods
+				FROM cand CROSS JOIN instances i WHERE i.study_instance_uid = cand.k AND `)
+			rowsWhere("i")
+			b.w(` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.study_instance_uid"))
+		case LevelPatient:
+			b.w(`SELECT ` + cols + `, g.n1, g.n2, g.n3, '' FROM (SELECT MIN(i.id) AS rep,
+				COUNT(DISTINCT i.study_instance_uid) AS n1, COUNT(DISTINCT i.series_instance_uid) AS n2, COUNT(*) AS n3
+				FROM cand CROSS JOIN instances i WHERE i.patient_id = cand.k AND `)
+			rowsWhere("i")
+			b.w(` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.patient_id", "r.id"))
+		}
+	}
+	rows, err := c.r.QueryContext(ctx, c.q(b.b.String()), b.args...)
 	if err != nil {
 		return fmt.Errorf("catalog: find: %w", err)
 	}
@@ -370,10 +362,10 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 			rec.NumberOfPatientRelatedStudies, rec.NumberOfPatientRelatedSeries, rec.NumberOfPatientRelatedInstances = n1, n2, n3
 		}
 		if filterInGo {
-			if !rec.matches(post, q.FuzzyNames) {
+			if !rec.matches(p.post, q.FuzzyNames) {
 				continue
 			}
-			if combined && !MatchDateTime(dateKey, timeKey, rec.Instance.StudyDate, rec.Instance.StudyTime) {
+			if p.combined && !MatchDateTime(p.dateKey, p.timeKey, rec.Instance.StudyDate, rec.Instance.StudyTime) {
 				continue
 			}
 			if skip < q.Offset {
@@ -393,6 +385,337 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 		return fmt.Errorf("catalog: find: %w", err)
 	}
 	return nil
+}
+
+// sqlb accumulates an SQL text and its arguments in placeholder order.
+type sqlb struct {
+	b    strings.Builder
+	args []any
+}
+
+func (s *sqlb) w(sql string, args ...any) {
+	s.b.WriteString(sql)
+	s.args = append(s.args, args...)
+}
+
+// cond is a predicate on one instances row; "@." stands for the row's
+// alias.
+type cond struct {
+	sql  string
+	args []any
+}
+
+func (k cond) on(alias string) string { return strings.ReplaceAll(k.sql, "@.", alias+".") }
+
+// orConds joins predicates with OR.
+func orConds(cs []cond) cond {
+	if len(cs) == 1 {
+		return cs[0]
+	}
+	var out cond
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.sql
+		out.args = append(out.args, c.args...)
+	}
+	out.sql = "(" + strings.Join(parts, " OR ") + ")"
+	return out
+}
+
+// queryPlan is a query compiled for Find.
+type queryPlan struct {
+	// row: exact predicates; they decide which rows take part (as
+	// exact-match keys always have: the aggregates count those rows).
+	row []cond
+	// pre: predicates that every row matching a key in post satisfies;
+	// they only narrow the candidates.
+	pre []cond
+	// mods: Modalities in Study keys without wild cards (any of the
+	// values), matched exactly in SQL on the study's rows.
+	mods [][]string
+	// post: keys matched in Go on the record (its representative row or
+	// its aggregates).
+	post             []matcher
+	combined         bool // Study Date and Study Time both ranges: MatchDateTime
+	dateKey, timeKey string
+}
+
+func (c *Catalog) plan(q Query) (*queryPlan, error) {
+	p := &queryPlan{}
+	var dateAttr *Attribute
+	for _, k := range q.Keys {
+		a, ok := attributeByTag[k.Tag]
+		if !ok {
+			return nil, &QueryError{Tag: k.Tag, Reason: "attribute is not indexed"}
+		}
+		if k.Value == "" {
+			continue
+		}
+		if a.Tag == 0x00080060 && q.Level == LevelStudy {
+			a = attributeByTag[0x00080061]
+		}
+		if a.Level.rank() > q.Level.rank() {
+			return nil, &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s is below the %s level", a.Keyword, q.Level)}
+		}
+		if a.column == "" && a.Level != q.Level {
+			return nil, &QueryError{Tag: k.Tag, Reason: fmt.Sprintf("%s can only be matched at the %s level", a.Keyword, a.Level)}
+		}
+		if err := checkKey(a, k.Value); err != nil {
+			return nil, &QueryError{Tag: k.Tag, Reason: err.Error()}
+		}
+		switch {
+		case a.Tag == 0x00080061:
+			if mods := nonEmpty(strings.Split(k.Value, `\`)); len(mods) > 0 && !strings.ContainsAny(k.Value, "*?") {
+				p.mods = append(p.mods, mods)
+			} else {
+				p.post = append(p.post, matcher{a, k.Value})
+			}
+		case a.column == "":
+			p.post = append(p.post, matcher{a, k.Value})
+		case a.VR == "UI":
+			uids := strings.Split(k.Value, `\`)
+			r := cond{sql: "@." + a.column + " IN (?" + repeat(", ?", len(uids)-1) + ")"}
+			for _, u := range uids {
+				r.args = append(r.args, strings.TrimSpace(u))
+			}
+			p.row = append(p.row, r)
+		case a.Tag == 0x00080020:
+			p.dateKey, dateAttr = k.Value, a
+		case a.Tag == 0x00080030:
+			p.timeKey = k.Value
+			p.post = append(p.post, matcher{a, k.Value})
+		case a.Tag == 0x00100010 && q.FuzzyNames:
+			if r, ok := c.fuzzyNameCond(k.Value); ok {
+				p.pre = append(p.pre, r)
+			}
+			p.post = append(p.post, matcher{a, k.Value})
+		case a.Tag == 0x00100010:
+			p.add(c.nameCond(q.Namespace, k.Value), a, k.Value)
+		case a.VR == "PN" || a.VR == "DA" || a.VR == "TM" || a.VR == "DT":
+			p.post = append(p.post, matcher{a, k.Value})
+		case a.VR == "IS" || a.VR == "US":
+			if strings.ContainsAny(k.Value, `*?\`) {
+				p.post = append(p.post, matcher{a, k.Value})
+				continue
+			}
+			n, _ := strconv.Atoi(strings.TrimSpace(k.Value))
+			p.row = append(p.row, cond{"@." + a.column + " = ?", []any{n}})
+		default:
+			p.add(c.textCond(a.column, k.Value), a, k.Value)
+		}
+	}
+	// Study Date and Study Time both range matched: one combined date-time
+	// range (§C.2.2.2.5), matched in Go. A single value of either is
+	// matched on its own ("20240105-20240220" with "1015" means 10:15 on
+	// any of those days).
+	p.combined = strings.Contains(p.dateKey, "-") && strings.Contains(p.timeKey, "-")
+	switch {
+	case p.combined:
+		filtered := p.post[:0]
+		for _, m := range p.post {
+			if m.attr.Tag != 0x00080030 {
+				filtered = append(filtered, m)
+			}
+		}
+		p.post = filtered
+	case dateAttr != nil:
+		p.row = append(p.row, c.dateCond(p.dateKey))
+	}
+	return p, nil
+}
+
+// keyCond is the SQL form of one key: sql holds when a row matches (exact)
+// or at least when it may match (!exact); none means no useful predicate
+// (exact and none: the key matches every row).
+type keyCond struct {
+	c     cond
+	exact bool
+	none  bool
+}
+
+func (p *queryPlan) add(k keyCond, a *Attribute, key string) {
+	switch {
+	case k.exact && k.none:
+	case k.exact:
+		p.row = append(p.row, k.c)
+	default:
+		if !k.none {
+			p.pre = append(p.pre, k.c)
+		}
+		p.post = append(p.post, matcher{a, key})
+	}
+}
+
+func nonEmpty(vs []string) []string {
+	out := vs[:0:0]
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// coll makes a comparison on a text column byte-wise on PostgreSQL (as
+// SQLite's BINARY collation and Go's string order are).
+func (c *Catalog) coll(col string) string {
+	if c.d.name == "postgres" {
+		return col + ` COLLATE "C"`
+	}
+	return col
+}
+
+// literalPrefix splits a wild card pattern (§C.2.2.2.4) at its first * or
+// ?. onlyStars reports that the rest is one or more "*" only, so that the
+// pattern matches exactly the values that start with prefix.
+func literalPrefix(pattern string) (prefix string, wild, onlyStars bool) {
+	i := strings.IndexAny(pattern, "*?")
+	if i < 0 {
+		return pattern, false, false
+	}
+	return pattern[:i], true, strings.Trim(pattern[i:], "*") == ""
+}
+
+// prefixEnd returns the least string greater than every string that
+// starts with p (in byte order, which for UTF-8 is code point order): p
+// with its last code point incremented. false when there is none.
+func prefixEnd(p string) (string, bool) {
+	r := []rune(p)
+	for len(r) > 0 {
+		last := r[len(r)-1]
+		if last < utf8.MaxRune {
+			next := last + 1
+			if next >= 0xD800 && next <= 0xDFFF {
+				next = 0xE000
+			}
+			r[len(r)-1] = next
+			return string(r), true
+		}
+		r = r[:len(r)-1]
+	}
+	return "", false
+}
+
+// prefixCond: column starts with p, as an index range (no LIKE, so no
+// escaping of % and _ and no case folding by the backend).
+func (c *Catalog) prefixCond(col, p string) cond {
+	col = c.coll("@." + col)
+	hi, ok := prefixEnd(p)
+	if !ok {
+		return cond{col + " >= ?", []any{p}}
+	}
+	return cond{"(" + col + " >= ? AND " + col + " < ?)", []any{p, hi}}
+}
+
+// textCond compiles a key on a case-sensitive text column (LO, SH, CS,
+// ...): single values and lists without wild cards exactly; patterns by
+// their literal prefix (exactly when each is "prefix*").
+func (c *Catalog) textCond(col, key string) keyCond {
+	vals := strings.Split(key, `\`)
+	if !strings.ContainsAny(key, "*?") {
+		r := cond{sql: "@." + col + " IN (?" + repeat(", ?", len(vals)-1) + ")"}
+		if len(vals) == 1 {
+			r.sql = "@." + col + " = ?"
+		}
+		for _, v := range vals {
+			r.args = append(r.args, v)
+		}
+		return keyCond{c: r, exact: true}
+	}
+	var cs []cond
+	exact := true
+	for _, v := range vals {
+		prefix, wild, onlyStars := literalPrefix(v)
+		switch {
+		case !wild:
+			cs = append(cs, cond{"@." + col + " = ?", []any{v}})
+		case prefix == "" && onlyStars:
+			return keyCond{exact: true, none: true} // "*" matches every value
+		case prefix == "" || !utf8.ValidString(prefix):
+			return keyCond{none: true}
+		default:
+			cs = append(cs, c.prefixCond(col, prefix))
+			exact = exact && onlyStars
+		}
+	}
+	return keyCond{c: orConds(cs), exact: exact}
+}
+
+// nameCond compiles a Patient's Name key (not fuzzy). matchPN matches the
+// lower-cased key against the lower-cased whole value or any of its
+// component groups, so a row can only match when one of
+// patient_name_folded (the whole value, which starts with the first
+// group), patient_name_folded2 or patient_name_folded3 starts with the
+// key's literal prefix; for "prefix*" keys that is exactly the rule.
+// Each alternative names the namespace so that SQLite can serve the OR
+// with three index ranges.
+func (c *Catalog) nameCond(ns, key string) keyCond {
+	var cs []cond
+	exact := true
+	for _, v := range strings.Split(key, `\`) {
+		prefix, _, onlyStars := literalPrefix(strings.ToLower(v))
+		switch {
+		case prefix == "" && onlyStars:
+			return keyCond{exact: true, none: true}
+		case prefix == "" || !utf8.ValidString(prefix):
+			return keyCond{none: true}
+		}
+		exact = exact && onlyStars
+		for _, col := range []string{"patient_name_folded", "patient_name_folded2", "patient_name_folded3"} {
+			r := c.prefixCond(col, prefix)
+			cs = append(cs, cond{"(@.namespace = ? AND " + r.sql + ")", append([]any{ns}, r.args...)})
+		}
+	}
+	return keyCond{c: orConds(cs), exact: exact}
+}
+
+// fuzzyNameCond: with fuzzy matching every name part of the key without
+// wild cards is a prefix of a name part of the value, so a substring of
+// FoldName(value) (patient_name_fuzzy).
+func (c *Catalog) fuzzyNameCond(key string) (cond, bool) {
+	if strings.Contains(key, `\`) {
+		return cond{}, false
+	}
+	fn := "instr(@.patient_name_fuzzy, ?) > 0"
+	if c.d.name == "postgres" {
+		fn = "strpos(@.patient_name_fuzzy, ?) > 0"
+	}
+	var out cond
+	var parts []string
+	for _, k := range nameParts(key) {
+		if strings.ContainsAny(k, "*?") || !utf8.ValidString(k) {
+			continue
+		}
+		parts = append(parts, fn)
+		out.args = append(out.args, k)
+	}
+	if len(parts) == 0 {
+		return cond{}, false
+	}
+	out.sql = "(" + strings.Join(parts, " AND ") + ")"
+	return out, true
+}
+
+// dateCond matches Study Date exactly as matchRange does, on
+// study_date_norm (normDate of the value).
+func (c *Catalog) dateCond(key string) cond {
+	col := c.coll("@.study_date_norm")
+	r := cond{sql: "@.study_date_norm <> ''"}
+	lo, hi, isRange := strings.Cut(key, "-")
+	if !isRange {
+		r.sql += " AND @.study_date_norm = ?"
+		r.args = append(r.args, normDate(key))
+		return r
+	}
+	if lo != "" {
+		r.sql += " AND " + col + " >= ?"
+		r.args = append(r.args, normDate(lo))
+	}
+	if hi != "" {
+		r.sql += " AND " + col + " <= ?"
+		r.args = append(r.args, normDate(hi))
+	}
+	return r
 }
 
 // orderBy renders an ORDER BY list in which text columns compare by bytes
@@ -613,7 +936,7 @@ func matchPN(key, value string, fuzzy bool) bool {
 	if strings.Contains(k, "=") {
 		return false
 	}
-	for _, g := range strings.Split(v, "=") {
+	for _, g := range strings.SplitN(v, "=", 3) { // three component groups; derived.go indexes the same
 		if g != "" && Wildcard(k, strings.TrimRight(g, "^")) || g != "" && Wildcard(k, g) {
 			return true
 		}

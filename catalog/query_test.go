@@ -372,6 +372,7 @@ var findScenarios = []struct {
 	{"Paging", testFindPaging},
 	{"Errors", testFindErrors},
 	{"InstancesOf", testInstancesOf},
+	{"SQLPushdown", testFindPushdown},
 }
 
 func TestFindSQLite(t *testing.T) {
