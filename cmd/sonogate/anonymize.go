@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/sonogate/sonogate/anonymize"
 	"github.com/sonogate/sonogate/config"
@@ -49,13 +51,14 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx := context.Background()
 	var done, quarantined, failed int
+	var mu sync.Mutex // counters and stderr, shared by the workers
 	one := func(src, dst string) {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", src, err)
-			failed++
-			return
+		err := os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err == nil {
+			_, err = prof.AnonymizeFile(ctx, src, dst)
 		}
-		_, err := prof.AnonymizeFile(ctx, src, dst)
+		mu.Lock()
+		defer mu.Unlock()
 		var q *anonymize.QuarantineError
 		switch {
 		case errors.As(err, &q):
@@ -75,6 +78,20 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 		}
 		one(in, dst)
 	} else {
+		// Files are independent: one worker per CPU (a Profile is safe
+		// for concurrent use).
+		type task struct{ src, dst string }
+		tasks := make(chan task)
+		var wg sync.WaitGroup
+		for range runtime.NumCPU() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := range tasks {
+					one(t.src, t.dst)
+				}
+			}()
+		}
 		err = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -86,9 +103,11 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			one(path, filepath.Join(out, rel))
+			tasks <- task{path, filepath.Join(out, rel)}
 			return nil
 		})
+		close(tasks)
+		wg.Wait()
 		if err != nil {
 			return err
 		}
