@@ -52,6 +52,7 @@ type Catalog struct {
 	log    *slog.Logger
 	now    func() time.Time
 	closed []io.Closer
+	group  *groupCommitter // nil: every commit in its own transaction
 }
 
 // Open opens the catalog described by cfg and applies pending migrations.
@@ -122,6 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	c.group = newGroupCommitter(c)
 	return c, nil
 }
 
@@ -143,6 +145,9 @@ func sqliteDSN(p string) string {
 
 // Close closes the database handles.
 func (c *Catalog) Close() error {
+	if c.group != nil {
+		c.group.close()
+	}
 	var errs []error
 	for _, cl := range c.closed {
 		errs = append(errs, cl.Close())

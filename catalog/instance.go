@@ -144,6 +144,15 @@ func (c *Catalog) CommitInstanceReports(ctx context.Context, inst *Instance, job
 	if inst.ReceivedAt.IsZero() {
 		inst.ReceivedAt = c.now()
 	}
+	if c.group != nil {
+		return c.group.commit(ctx, inst, jobs, reports)
+	}
+	return c.commitAlone(ctx, inst, jobs, reports)
+}
+
+// commitAlone commits one instance in its own transaction, retrying after
+// a unique-constraint race.
+func (c *Catalog) commitAlone(ctx context.Context, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := c.commitOnce(ctx, inst, jobs, reports)
 		if err != nil && attempt < maxCommitRetries && c.d.isUnique(err) {
@@ -161,6 +170,18 @@ func (c *Catalog) CommitInstanceReports(ctx context.Context, inst *Instance, job
 func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
 	var res CommitResult
 	err := c.withTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = c.commitInTx(ctx, tx, inst, jobs, reports)
+		return err
+	})
+	return res, err
+}
+
+// commitInTx writes one instance (and its jobs and reports) in tx; the
+// caller commits.
+func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
+	var res CommitResult
+	err := func() error {
 		rows, err := tx.QueryContext(ctx, c.q(`SELECT id, version, sha256 FROM instances
 			WHERE namespace = ? AND sop_instance_uid = ?`), inst.Namespace, inst.SOPInstanceUID)
 		if err != nil {
@@ -215,7 +236,7 @@ func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec
 			}
 		}
 		return c.insertReports(ctx, tx, &row, id, reports)
-	})
+	}()
 	return res, err
 }
 
