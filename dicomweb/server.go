@@ -44,6 +44,11 @@ type Config struct {
 	MaxRequestBytes int64
 	// TempDir holds STOW-RS parts while they are checked [os.TempDir()].
 	TempDir string
+	// StoreParallel is how many parts of one STOW-RS request are checked
+	// and ingested at once [8]. The body is still read in order; parallel
+	// ingests let the file system and the catalog (group commit) make
+	// several parts durable with one flush.
+	StoreParallel int
 }
 
 // Server serves QIDO-RS, WADO-RS and STOW-RS. Create it with New and
@@ -70,6 +75,9 @@ func New(cfg Config) *Server {
 	}
 	if s.cfg.TempDir == "" {
 		s.cfg.TempDir = os.TempDir()
+	}
+	if s.cfg.StoreParallel <= 0 {
+		s.cfg.StoreParallel = 8
 	}
 	s.auth = auth.New(cfg.Auth, s.log)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonogate_dicomweb_requests_total",

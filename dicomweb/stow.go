@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/sonogate/sonogate/dcm"
 	"github.com/sonogate/sonogate/ingest"
@@ -119,57 +120,88 @@ func (s *Server) stow(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 }
 
 // readParts stores each application/dicom part; it returns the results
-// so far and the error that stopped reading, if any.
+// so far (in part order) and the error that stopped reading, if any. The
+// body is read part by part into temporary files; up to StoreParallel of
+// them are checked and ingested at once while reading goes on. Every
+// ingest has finished (durably committed or failed) when readParts
+// returns.
 func (s *Server) readParts(r *http.Request, body io.Reader, boundary, pathStudy string) ([]stowResult, error) {
 	mr := multipart.NewReader(body, boundary)
-	var out []stowResult
+	var out []*stowResult
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.cfg.StoreParallel)
+	finish := func(err error) ([]stowResult, error) {
+		wg.Wait()
+		res := make([]stowResult, len(out))
+		for i, r := range out {
+			res[i] = *r
+		}
+		return res, err
+	}
 	for {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
-			return out, nil
+			return finish(nil)
 		}
 		if err != nil {
 			if len(out) > 0 && (errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "EOF")) {
-				return out, nil // no close delimiter after the last part (B28)
+				return finish(nil) // no close delimiter after the last part (B28)
 			}
-			return out, err
+			return finish(err)
 		}
 		pt := parseMediaType(p.Header.Get("Content-Type"))
 		if pt.Type != "" && pt.Type != "application/dicom" && pt.Type != "application/octet-stream" {
 			p.Close()
 			continue
 		}
-		res, err := s.storePart(r, p, pathStudy)
+		tmp, n, early, rerr := s.spoolPart(p)
 		p.Close()
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return out, err
-		}
+		res := &stowResult{}
 		out = append(out, res)
-		if err != nil {
-			// The body itself is broken (truncated): nothing after this part.
-			return out, nil
+		var tooBig *http.MaxBytesError
+		switch {
+		case tmp == nil:
+			*res = early
+			if errors.As(rerr, &tooBig) {
+				out = out[:len(out)-1]
+				return finish(rerr)
+			}
+		case rerr != nil:
+			// The body ended without a delimiter: this is the last part.
+			*res = s.checkAndIngest(r, tmp, n, pathStudy)
+			removeTemp(tmp)
+			return finish(nil)
+		default:
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				*res = s.checkAndIngest(r, tmp, n, pathStudy)
+				removeTemp(tmp)
+			}()
 		}
 	}
 }
 
-// storePart spools one part to a temporary file, checks it as a whole
-// Part 10 file and hands its data set to the ingester. A non-nil error
-// means the multipart body could not be read further.
-func (s *Server) storePart(r *http.Request, p *multipart.Part, pathStudy string) (stowResult, error) {
+func removeTemp(f *os.File) { f.Close(); os.Remove(f.Name()) }
+
+// spoolPart copies one part to a temporary file. It returns the file and
+// the part's length, or (nil, the part's result) when it could not be
+// spooled; rerr is the error that ended reading the part (a truncated
+// body: the file holds what arrived, less the line break that preceded
+// the missing delimiter; or *http.MaxBytesError).
+func (s *Server) spoolPart(p *multipart.Part) (tmp *os.File, n int64, early stowResult, rerr error) {
 	tmp, err := os.CreateTemp(s.cfg.TempDir, "stow-*.part")
 	if err != nil {
-		return stowResult{reason: ReasonOutOfResources, comment: "cannot spool part"}, nil
+		return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "cannot spool part"}, nil
 	}
-	defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
-	n, rerr := io.Copy(tmp, p)
+	n, rerr = io.Copy(tmp, p)
 	var tooBig *http.MaxBytesError
 	if errors.As(rerr, &tooBig) {
-		return stowResult{reason: ReasonOutOfResources, comment: "request too large"}, rerr
+		removeTemp(tmp)
+		return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "request too large"}, rerr
 	}
 	if rerr != nil {
-		// The body ended without a delimiter: keep what arrived, less the
-		// line break that preceded the missing delimiter.
 		tail := make([]byte, 2)
 		if n >= 2 {
 			if _, err := tmp.ReadAt(tail, n-2); err == nil {
@@ -182,11 +214,7 @@ func (s *Server) storePart(r *http.Request, p *multipart.Part, pathStudy string)
 			}
 		}
 	}
-	res := s.checkAndIngest(r, tmp, n, pathStudy)
-	if rerr != nil && res.reason != 0 {
-		return res, rerr
-	}
-	return res, nil
+	return tmp, n, stowResult{}, rerr
 }
 
 func (s *Server) checkAndIngest(r *http.Request, f *os.File, size int64, pathStudy string) stowResult {
