@@ -8,9 +8,10 @@
 #              WADO-RS metadata / small-study latency and whole-study MB/s (large corpus).
 #   synthetic  bench/dicomweb/dwgen: SYN_N (10,000) synthetic instances STOWed into a fresh sonogate
 #              and a fresh Orthanc (files/s), QIDO-RS p50/p95 for a fixed query set on both; then
-#              sonogate's catalog is filled to BIG_N (100,000) instances with catalog.CommitInstance
-#              (rows only; see RESULTS.md) and the QIDO set is run again on sonogate.
-# Environment: WORK=/tmp/sonodw  REPS=1  QIDO_N=50  SYN_N=10000  BIG_N=100000
+#              both servers get BIG_N - SYN_N more instances by STOW-RS (BIG_VIA=stow, the default)
+#              and the QIDO set runs again on both; with BIG_VIA=catalog only sonogate's catalog is
+#              filled to BIG_N with catalog.CommitInstance (rows only) and QIDO runs on sonogate alone.
+# Environment: WORK=/tmp/sonodw  REPS=1  QIDO_N=50  SYN_N=10000  BIG_N=100000  BIG_VIA=stow
 #   CORPUS_FROM=/tmp/sonobench   reuse (hard-link) harness corpora generated there, if present
 # Every server is started here or by the harness (lib.sh), tracked by PID and stopped on exit.
 set -euo pipefail
@@ -18,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 HARNESS=${HARNESS:-$(cd "$REPO/../shared/bench" && pwd)}
 export WORK=${WORK:-/tmp/sonodw} REPS=${REPS:-1} QIDO_N=${QIDO_N:-50} PY=${PY:-/usr/bin/python3}
-SYN_N=${SYN_N:-10000} BIG_N=${BIG_N:-100000}
+SYN_N=${SYN_N:-10000} BIG_N=${BIG_N:-100000} BIG_VIA=${BIG_VIA:-stow}
 STAGES=("$@"); [ ${#STAGES[@]} -gt 0 ] || STAGES=(harness synthetic)
 mkdir -p "$WORK"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -74,20 +75,36 @@ JSON
     uptime >>"$OUT/load.txt"
     say "STOW-RS $SYN_N synthetic instances -> $sys"
     "$WORK/dwgen" stow -url "$url" -n "$SYN_N" -per-request 50 -conc 2 | tee "$OUT/stow-$sys.json" >&2
+    uptime >>"$OUT/load.txt"
     say "QIDO-RS at $SYN_N instances on $sys"
     "$WORK/dwgen" qido -url "$url" -studies $((SYN_N / 10)) -n "$QIDO_N" | tee "$OUT/qido-$SYN_N-$sys.json" >&2
   done
-  kill "$ORPID"; wait "$ORPID" 2>/dev/null || true
-  kill "$SGPID"; wait "$SGPID" 2>/dev/null || true
-  say "filling sonogate's catalog to $BIG_N instances (catalog.CommitInstance, rows only)"
-  "$WORK/dwgen" catalog -data "$SGD" -from "$SYN_N" -n $((BIG_N - SYN_N)) | tee "$OUT/catalog-fill.json" >&2
-  "$WORK/sonogate" serve --ae-title SONOGATE --dimse-listen "127.0.0.1:$SG_DICOM" --http-listen "127.0.0.1:$SG_HTTP" \
-    --data-dir "$SGD" --log-format text >>"$SGD/log" 2>&1 & SGPID=$!; PIDS+=("$SGPID")
-  for _ in $(seq 60); do curl -sf -o /dev/null "http://127.0.0.1:$SG_HTTP/readyz" && break; sleep 0.5; done
-  uptime >>"$OUT/load.txt"
-  say "QIDO-RS at $BIG_N instances on sonogate"
-  "$WORK/dwgen" qido -url "$SG" -studies $((BIG_N / 10)) -n "$QIDO_N" | tee "$OUT/qido-$BIG_N-sonogate.json" >&2
-  kill "$SGPID"; wait "$SGPID" 2>/dev/null || true
+  if [ "$BIG_VIA" = stow ]; then
+    # Both servers to BIG_N by STOW-RS: the same data and the same path on both.
+    for sys in sonogate orthanc; do
+      url=$SG; [ $sys = orthanc ] && url=$OR
+      uptime >>"$OUT/load.txt"
+      say "STOW-RS $((BIG_N - SYN_N)) more synthetic instances -> $sys"
+      "$WORK/dwgen" stow -url "$url" -from "$SYN_N" -n $((BIG_N - SYN_N)) -per-request 50 -conc 2 | tee "$OUT/stow-big-$sys.json" >&2
+      uptime >>"$OUT/load.txt"
+      say "QIDO-RS at $BIG_N instances on $sys"
+      "$WORK/dwgen" qido -url "$url" -studies $((BIG_N / 10)) -n "$QIDO_N" | tee "$OUT/qido-$BIG_N-$sys.json" >&2
+    done
+    kill "$ORPID"; wait "$ORPID" 2>/dev/null || true
+    kill "$SGPID"; wait "$SGPID" 2>/dev/null || true
+  else
+    kill "$ORPID"; wait "$ORPID" 2>/dev/null || true
+    kill "$SGPID"; wait "$SGPID" 2>/dev/null || true
+    say "filling sonogate's catalog to $BIG_N instances (catalog.CommitInstance, rows only)"
+    "$WORK/dwgen" catalog -data "$SGD" -from "$SYN_N" -n $((BIG_N - SYN_N)) | tee "$OUT/catalog-fill.json" >&2
+    "$WORK/sonogate" serve --ae-title SONOGATE --dimse-listen "127.0.0.1:$SG_DICOM" --http-listen "127.0.0.1:$SG_HTTP" \
+      --data-dir "$SGD" --log-format text >>"$SGD/log" 2>&1 & SGPID=$!; PIDS+=("$SGPID")
+    for _ in $(seq 60); do curl -sf -o /dev/null "http://127.0.0.1:$SG_HTTP/readyz" && break; sleep 0.5; done
+    uptime >>"$OUT/load.txt"
+    say "QIDO-RS at $BIG_N instances on sonogate"
+    "$WORK/dwgen" qido -url "$SG" -studies $((BIG_N / 10)) -n "$QIDO_N" | tee "$OUT/qido-$BIG_N-sonogate.json" >&2
+    kill "$SGPID"; wait "$SGPID" 2>/dev/null || true
+  fi
   ;;
 *) echo "unknown stage $st" >&2; exit 2 ;;
 esac; done

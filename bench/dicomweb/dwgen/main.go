@@ -13,8 +13,10 @@
 //	    points at it: the QIDO measurements read no files).
 //
 // Instance i belongs to study i/10 and series (i/5)%2; study s has patient
-// P%06d (s/2), name NAME%06d^GIVEN, date 2015-01-01 plus s%3650 days,
-// modality US (series 1) or SR (series 2).
+// P%06d (s/2), name NAME%06d^GIVEN, date 2015-01-01 plus (s*37)%3650 days
+// (so that 1,000 studies already spread over the ten years the date
+// queries draw from; 37 is prime to 3650, so the first 3,650 studies have
+// distinct dates), modality US (series 1) or SR (series 2).
 package main
 
 import (
@@ -50,7 +52,7 @@ type inst struct {
 func gen(i int) inst {
 	s := i / 10
 	se := (i / 5) % 2
-	d := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, s%3650)
+	d := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, (s*37)%3650)
 	mod := "US"
 	if se == 1 {
 		mod = "SR"
@@ -316,18 +318,40 @@ func fill(dir string, from, n int) error {
 		return err
 	}
 	start := time.Now()
-	for i := from; i < from+n; i++ {
-		g := gen(i)
-		in := &catalog.Instance{Namespace: "clinical", SOPInstanceUID: g.sop, SOPClassUID: usImage,
-			StudyInstanceUID: g.study, SeriesInstanceUID: g.series, PatientID: g.patID, PatientName: g.patName,
-			PatientBirthDate: "19700101", PatientSex: "O", StudyDate: g.date, StudyTime: g.tm,
-			AccessionNumber: "ACC" + g.study[len(root)+1:], StudyDescription: "synthetic study", StudyID: "1",
-			Modality: g.mod, SeriesNumber: g.seriesNo, InstanceNumber: g.instNo, TransferSyntaxUID: dcm.ExplicitVRLittleEndian.UID,
-			SpecificCharacterSet: "ISO_IR 192", Manufacturer: "dwgen", Rows: 8, Columns: 8,
-			RelPath: rel, SHA256: fmt.Sprintf("%064x", i+1), Size: sp.Size, DataOffset: sp.DataOffset}
-		if _, err := cat.CommitInstance(ctx, in, nil); err != nil {
-			return fmt.Errorf("instance %d: %w", i, err)
-		}
+	// 16 concurrent committers, as many receivers would be: the catalog's
+	// group commit merges their commits into shared transactions.
+	var next atomic.Int64
+	next.Store(int64(from))
+	errc := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= from+n {
+					return
+				}
+				g := gen(i)
+				in := &catalog.Instance{Namespace: "clinical", SOPInstanceUID: g.sop, SOPClassUID: usImage,
+					StudyInstanceUID: g.study, SeriesInstanceUID: g.series, PatientID: g.patID, PatientName: g.patName,
+					PatientBirthDate: "19700101", PatientSex: "O", StudyDate: g.date, StudyTime: g.tm,
+					AccessionNumber: "ACC" + g.study[len(root)+1:], StudyDescription: "synthetic study", StudyID: "1",
+					Modality: g.mod, SeriesNumber: g.seriesNo, InstanceNumber: g.instNo, TransferSyntaxUID: dcm.ExplicitVRLittleEndian.UID,
+					SpecificCharacterSet: "ISO_IR 192", Manufacturer: "dwgen", Rows: 8, Columns: 8,
+					RelPath: rel, SHA256: fmt.Sprintf("%064x", i+1), Size: sp.Size, DataOffset: sp.DataOffset}
+				if _, err := cat.CommitInstance(ctx, in, nil); err != nil {
+					errc <- fmt.Errorf("instance %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
 	}
 	el := time.Since(start).Seconds()
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"committed": n, "seconds": el, "rows_per_s": float64(n) / el})
