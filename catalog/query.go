@@ -260,12 +260,20 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 	// filter.
 	var b sqlb
 	ns := q.Namespace
-	rowsWhere := func(alias string) {
+	// rowsWhere renders the R-row predicate. With useIdx false (SQLite),
+	// the key predicates are written "+i.col" so that the planner does not
+	// use their indexes: they filter the rows of a study already found by
+	// its UID, and a date range index would otherwise drive that loop.
+	rowsWhere := func(alias string, useIdx bool) {
 		n := "n_" + alias
 		b.w(alias+".namespace = ? AND NOT EXISTS (SELECT 1 FROM instances "+n+" WHERE "+n+".namespace = "+alias+
 			".namespace AND "+n+".sop_instance_uid = "+alias+".sop_instance_uid AND "+n+".version > "+alias+".version)", ns)
+		ra := alias
+		if !useIdx && c.d.name == "sqlite" {
+			ra = "+" + alias
+		}
 		for _, r := range p.row {
-			b.w(" AND "+r.on(alias), r.args...)
+			b.w(" AND "+r.on(ra), r.args...)
 		}
 	}
 	narrow := func(alias string) {
@@ -273,11 +281,11 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 			b.w(" AND "+r.on(alias), r.args...)
 		}
 		for _, mods := range p.mods {
-			b.w(" AND EXISTS (SELECT 1 FROM instances m WHERE m.study_instance_uid = " + alias + ".study_instance_uid AND m.modality IN (?" + repeat(", ?", len(mods)-1) + ") AND ")
+			b.w(" AND EXISTS (SELECT 1 FROM instances m WHERE m.study_instance_uid = " + alias + ".study_instance_uid AND " + c.noIdx("m.modality") + " IN (?" + repeat(", ?", len(mods)-1) + ") AND ")
 			for _, m := range mods {
 				b.args = append(b.args, m)
 			}
-			rowsWhere("m")
+			rowsWhere("m", false)
 			b.w(")")
 		}
 	}
@@ -297,7 +305,7 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 	cols := "r.id, " + prefixCols("r.", instanceCols)
 	if q.Level == LevelImage {
 		b.w(`SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' FROM instances i WHERE `)
-		rowsWhere("i")
+		rowsWhere("i", true)
 		narrow("i")
 		b.w(` ORDER BY ` + c.orderBy("i.study_instance_uid", "i.series_instance_uid", "i.instance_number", "i.sop_instance_uid", "i.id"))
 		page()
@@ -307,9 +315,18 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 			key = "patient_id"
 		}
 		b.w(`WITH cand (k) AS (SELECT i.` + key + ` FROM instances i WHERE `)
-		rowsWhere("i")
+		rowsWhere("i", true)
 		narrow("i")
-		b.w(` GROUP BY i.` + key + ` ORDER BY ` + c.orderBy("i."+key))
+		// With a key predicate, let SQLite find the rows by its index and
+		// sort the few groups ("+col" cannot be served by the study index,
+		// which the planner would otherwise walk in order over the whole
+		// namespace to save the sort); without, walk that index in order
+		// and stop after the page.
+		grp := "i." + key
+		if c.d.name == "sqlite" && (len(p.row) > 0 || len(p.pre) > 0) {
+			grp = "+i." + key
+		}
+		b.w(` GROUP BY ` + grp + ` ORDER BY ` + c.orderBy(grp))
 		if q.Level != LevelSeries {
 			page()
 		}
@@ -318,7 +335,7 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 		case LevelSeries:
 			b.w(`SELECT ` + cols + `, g.n1, 0, 0, '' FROM (SELECT MIN(i.id) AS rep, COUNT(*) AS n1
 				FROM cand CROSS JOIN instances i WHERE i.study_instance_uid = cand.k AND `)
-			rowsWhere("i")
+			rowsWhere("i", false)
 			b.w(` GROUP BY i.study_instance_uid, i.series_instance_uid) g JOIN instances r ON r.id = g.rep
 				ORDER BY ` + c.orderBy("r.study_instance_uid", "r.series_number", "r.series_instance_uid"))
 			page()
@@ -326,13 +343,13 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 			b.w(`SELECT ` + cols + `, g.n1, g.n2, 0, g.mods FROM (SELECT MIN(i.id) AS rep,
 				COUNT(DISTINCT i.series_instance_uid) AS n1, COUNT(*) AS n2, ` + c.aggModalities() + ` AS mods
 				FROM cand CROSS JOIN instances i WHERE i.study_instance_uid = cand.k AND `)
-			rowsWhere("i")
+			rowsWhere("i", false)
 			b.w(` GROUP BY i.study_instance_uid) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.study_instance_uid"))
 		case LevelPatient:
 			b.w(`SELECT ` + cols + `, g.n1, g.n2, g.n3, '' FROM (SELECT MIN(i.id) AS rep,
 				COUNT(DISTINCT i.study_instance_uid) AS n1, COUNT(DISTINCT i.series_instance_uid) AS n2, COUNT(*) AS n3
 				FROM cand CROSS JOIN instances i WHERE i.patient_id = cand.k AND `)
-			rowsWhere("i")
+			rowsWhere("i", false)
 			b.w(` GROUP BY i.patient_id) g JOIN instances r ON r.id = g.rep ORDER BY ` + c.orderBy("r.patient_id", "r.id"))
 		}
 	}
@@ -647,8 +664,6 @@ func (c *Catalog) textCond(col, key string) keyCond {
 // patient_name_folded (the whole value, which starts with the first
 // group), patient_name_folded2 or patient_name_folded3 starts with the
 // key's literal prefix; for "prefix*" keys that is exactly the rule.
-// Each alternative names the namespace so that SQLite can serve the OR
-// with three index ranges.
 func (c *Catalog) nameCond(ns, key string) keyCond {
 	var cs []cond
 	exact := true
@@ -663,10 +678,20 @@ func (c *Catalog) nameCond(ns, key string) keyCond {
 		exact = exact && onlyStars
 		for _, col := range []string{"patient_name_folded", "patient_name_folded2", "patient_name_folded3"} {
 			r := c.prefixCond(col, prefix)
-			cs = append(cs, cond{"(@.namespace = ? AND " + r.sql + ")", append([]any{ns}, r.args...)})
+			cs = append(cs, cond{"SELECT id FROM instances WHERE namespace = ? AND " + strings.ReplaceAll(r.sql, "@.", ""), append([]any{ns}, r.args...)})
 		}
 	}
-	return keyCond{c: orConds(cs), exact: exact}
+	// One index range per column and value, as a row id list: SQLite's
+	// planner, without statistics, would rather walk a namespace index
+	// than serve an OR of ranges.
+	var out cond
+	parts := make([]string, len(cs))
+	for i, k := range cs {
+		parts[i] = k.sql
+		out.args = append(out.args, k.args...)
+	}
+	out.sql = "@.id IN (" + strings.Join(parts, " UNION ALL ") + ")"
+	return keyCond{c: out, exact: exact}
 }
 
 // fuzzyNameCond: with fuzzy matching every name part of the key without
@@ -1051,4 +1076,13 @@ func (c *Catalog) InstancesOf(ctx context.Context, ns, study, series, sop string
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// noIdx writes a column so that SQLite does not use an index for the
+// predicate on it ("+col").
+func (c *Catalog) noIdx(col string) string {
+	if c.d.name == "sqlite" {
+		return "+" + col
+	}
+	return col
 }
