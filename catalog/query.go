@@ -302,9 +302,17 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 		}
 		b.w(" LIMIT ? OFFSET ?", lim, q.Offset)
 	}
+	from := func() {
+		if p.driver == nil {
+			b.w(`instances i WHERE `)
+			return
+		}
+		b.w(`(`+p.driver.sql+`) ids CROSS JOIN instances i WHERE i.id = ids.id AND `, p.driver.args...)
+	}
 	cols := "r.id, " + prefixCols("r.", instanceCols)
 	if q.Level == LevelImage {
-		b.w(`SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' FROM instances i WHERE `)
+		b.w(`SELECT ` + strings.ReplaceAll(cols, "r.", "i.") + `, 0, 0, 0, '' FROM `)
+		from()
 		rowsWhere("i", true)
 		narrow("i")
 		b.w(` ORDER BY ` + c.orderBy("i.study_instance_uid", "i.series_instance_uid", "i.instance_number", "i.sop_instance_uid", "i.id"))
@@ -314,7 +322,8 @@ func (c *Catalog) Find(ctx context.Context, q Query, fn func(Record) error) erro
 		if q.Level == LevelPatient {
 			key = "patient_id"
 		}
-		b.w(`WITH cand (k) AS (SELECT i.` + key + ` FROM instances i WHERE `)
+		b.w(`WITH cand (k) AS (SELECT i.` + key + ` FROM `)
+		from()
 		rowsWhere("i", true)
 		narrow("i")
 		// With a key predicate, let SQLite find the rows by its index and
@@ -455,6 +464,11 @@ type queryPlan struct {
 	post             []matcher
 	combined         bool // Study Date and Study Time both ranges: MatchDateTime
 	dateKey, timeKey string
+	// driver, when set, is a query of row ids that includes every
+	// matching row; the row selection starts from it (SQLite's planner,
+	// without statistics, would rather walk a namespace index and test
+	// each row).
+	driver *cond
 }
 
 func (c *Catalog) plan(q Query) (*queryPlan, error) {
@@ -507,7 +521,11 @@ func (c *Catalog) plan(q Query) (*queryPlan, error) {
 			}
 			p.post = append(p.post, matcher{a, k.Value})
 		case a.Tag == 0x00100010:
-			p.add(c.nameCond(q.Namespace, k.Value), a, k.Value)
+			kc := c.nameCond(q.Namespace, k.Value)
+			p.add(kc, a, k.Value)
+			if kc.ids != nil && !kc.none && p.driver == nil {
+				p.driver = kc.ids
+			}
 		case a.VR == "PN" || a.VR == "DA" || a.VR == "TM" || a.VR == "DT":
 			p.post = append(p.post, matcher{a, k.Value})
 		case a.VR == "IS" || a.VR == "US":
@@ -548,6 +566,7 @@ type keyCond struct {
 	c     cond
 	exact bool
 	none  bool
+	ids   *cond // a query of row ids that includes every matching row
 }
 
 func (p *queryPlan) add(k keyCond, a *Attribute, key string) {
@@ -690,8 +709,8 @@ func (c *Catalog) nameCond(ns, key string) keyCond {
 		parts[i] = k.sql
 		out.args = append(out.args, k.args...)
 	}
-	out.sql = "@.id IN (" + strings.Join(parts, " UNION ALL ") + ")"
-	return keyCond{c: out, exact: exact}
+	out.sql = "@.id IN (" + strings.Join(parts, " UNION ") + ")"
+	return keyCond{c: out, exact: exact, ids: &cond{strings.Join(parts, " UNION "), out.args}}
 }
 
 // fuzzyNameCond: with fuzzy matching every name part of the key without
