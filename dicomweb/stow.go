@@ -183,28 +183,69 @@ func (s *Server) readParts(r *http.Request, body io.Reader, boundary, pathStudy 
 	}
 }
 
-func removeTemp(f *os.File) { f.Close(); os.Remove(f.Name()) }
+// memPartLimit: parts up to this size are held in memory instead of a
+// temporary file (a small ultrasound image or SR); with StoreParallel
+// parts in flight a request holds at most (StoreParallel+1) of them.
+const memPartLimit = 512 << 10
 
-// spoolPart copies one part to a temporary file. It returns the file and
-// the part's length, or (nil, the part's result) when it could not be
-// spooled; rerr is the error that ended reading the part (a truncated
-// body: the file holds what arrived, less the line break that preceded
-// the missing delimiter; or *http.MaxBytesError).
-func (s *Server) spoolPart(p *multipart.Part) (tmp *os.File, n int64, early stowResult, rerr error) {
-	tmp, err := os.CreateTemp(s.cfg.TempDir, "stow-*.part")
-	if err != nil {
-		return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "cannot spool part"}, nil
+// part is the bytes of one received part: in memory or in a temporary
+// file.
+type part struct {
+	io.ReaderAt
+	f *os.File
+}
+
+func removeTemp(pt *part) {
+	if pt.f != nil {
+		pt.f.Close()
+		os.Remove(pt.f.Name())
 	}
-	n, rerr = io.Copy(tmp, p)
+}
+
+// spoolPart reads one part into memory (up to memPartLimit) or a
+// temporary file. It returns the part and its length, or (nil, the part's
+// result) when it could not be spooled; rerr is the error that ended
+// reading the part (a truncated body: the part holds what arrived, less
+// the line break that preceded the missing delimiter; or
+// *http.MaxBytesError).
+func (s *Server) spoolPart(p *multipart.Part) (pt *part, n int64, early stowResult, rerr error) {
 	var tooBig *http.MaxBytesError
-	if errors.As(rerr, &tooBig) {
-		removeTemp(tmp)
+	buf := make([]byte, memPartLimit+1)
+	m := 0
+	for m < len(buf) && rerr == nil {
+		var k int
+		k, rerr = p.Read(buf[m:])
+		m += k
+	}
+	switch {
+	case errors.As(rerr, &tooBig):
 		return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "request too large"}, rerr
+	case rerr == io.EOF:
+		rerr = nil // the whole part fits
+		fallthrough
+	case rerr != nil:
+		pt, n = &part{ReaderAt: bytes.NewReader(buf[:m])}, int64(m)
+	default:
+		tmp, err := os.CreateTemp(s.cfg.TempDir, "stow-*.part")
+		if err != nil {
+			return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "cannot spool part"}, nil
+		}
+		pt = &part{ReaderAt: tmp, f: tmp}
+		if _, err := tmp.Write(buf); err != nil {
+			removeTemp(pt)
+			return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "cannot spool part"}, nil
+		}
+		n, rerr = io.Copy(tmp, p)
+		n += int64(len(buf))
+		if errors.As(rerr, &tooBig) {
+			removeTemp(pt)
+			return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "request too large"}, rerr
+		}
 	}
 	if rerr != nil {
 		tail := make([]byte, 2)
 		if n >= 2 {
-			if _, err := tmp.ReadAt(tail, n-2); err == nil {
+			if _, err := pt.ReadAt(tail, n-2); err == nil {
 				switch {
 				case tail[0] == '\r' && tail[1] == '\n':
 					n -= 2
@@ -214,10 +255,10 @@ func (s *Server) spoolPart(p *multipart.Part) (tmp *os.File, n int64, early stow
 			}
 		}
 	}
-	return tmp, n, stowResult{}, rerr
+	return pt, n, stowResult{}, rerr
 }
 
-func (s *Server) checkAndIngest(r *http.Request, f *os.File, size int64, pathStudy string) stowResult {
+func (s *Server) checkAndIngest(r *http.Request, f io.ReaderAt, size int64, pathStudy string) stowResult {
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
 	file, err := dcm.ReadFile(br)
 	if err != nil || !file.HasMeta {
