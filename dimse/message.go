@@ -48,6 +48,8 @@ type conn struct {
 	pending []pdu.PDV // PDVs of the current P-DATA-TF not yet consumed
 	data    *dataReader
 	onBytes func(n int) // metrics hook, may be nil
+
+	wbufs [2][]byte // writeData's read-ahead buffers, kept for the association
 }
 
 // fragmentLength is the largest PDV value we put in one P-DATA-TF: the
@@ -215,7 +217,12 @@ func (c *conn) writeCommand(ctx context.Context, id byte, cmd *Command) error {
 // byte (PS3.8 Annex E.1 requires even fragments).
 func (c *conn) writeData(ctx context.Context, id byte, r io.Reader) (int64, error) {
 	max := c.fragmentLength()
-	bufs := [2][]byte{make([]byte, max), make([]byte, max)}
+	for i := range c.wbufs {
+		if cap(c.wbufs[i]) < max+1 { // +1: room for the NUL pad of an odd last fragment
+			c.wbufs[i] = make([]byte, max, max+1)
+		}
+	}
+	bufs := [2][]byte{c.wbufs[0][:max], c.wbufs[1][:max]}
 	cur := 0
 	n, err := io.ReadFull(r, bufs[cur])
 	var total int64
