@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sonogate/sonogate/dcm"
 	"sort"
 	"strconv"
 	"strings"
@@ -825,7 +826,7 @@ func (r *Record) matches(ms []matcher, fuzzy bool) bool {
 func matchAnyOf(key string, values []string) bool {
 	for _, k := range strings.Split(key, `\`) {
 		for _, v := range values {
-			if Wildcard(k, v) {
+			if dcm.Wildcard(k, v) {
 				return true
 			}
 		}
@@ -879,7 +880,7 @@ func MatchValue(vr, key, value string, fuzzy bool) bool {
 		return false
 	}
 	for _, k := range strings.Split(key, `\`) {
-		if Wildcard(k, value) {
+		if dcm.Wildcard(k, value) {
 			return true
 		}
 	}
@@ -974,14 +975,14 @@ func matchPN(key, value string, fuzzy bool) bool {
 	}
 	k := strings.ToLower(key)
 	v := strings.ToLower(value)
-	if Wildcard(k, v) {
+	if dcm.Wildcard(k, v) {
 		return true
 	}
 	if strings.Contains(k, "=") {
 		return false
 	}
 	for _, g := range strings.SplitN(v, "=", 3) { // three component groups; derived.go indexes the same
-		if g != "" && Wildcard(k, strings.TrimRight(g, "^")) || g != "" && Wildcard(k, g) {
+		if g != "" && dcm.Wildcard(k, strings.TrimRight(g, "^")) || g != "" && dcm.Wildcard(k, g) {
 			return true
 		}
 	}
@@ -1018,7 +1019,7 @@ func fuzzyPN(key, value string) bool {
 	for _, k := range kp {
 		found := false
 		for _, v := range vp {
-			if Wildcard(k+"*", v) {
+			if dcm.Wildcard(k+"*", v) {
 				found = true
 				break
 			}
@@ -1028,37 +1029,6 @@ func fuzzyPN(key, value string) bool {
 		}
 	}
 	return true
-}
-
-// Wildcard reports whether s matches pattern, where * matches any run of
-// characters (including none) and ? exactly one character (PS3.4
-// §C.2.2.2.4); everything else matches itself. It works on runes, so "?"
-// matches one ideograph, and runs in O(len(pattern)·len(s)).
-func Wildcard(pattern, s string) bool {
-	p := []rune(pattern)
-	t := []rune(s)
-	pi, ti := 0, 0
-	star, mark := -1, 0
-	for ti < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
-			pi++
-			ti++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ti
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ti = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 // InstancesOf returns the newest version of every instance of a study, a
