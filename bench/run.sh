@@ -11,7 +11,7 @@
 #                (the harness's cstore.sh with CLIENT_NODELAY=0 SERVER_NODELAY=1)
 #     bigrss     peak RSS (VmHWM) receiving one >= 200 MB US multi-frame instance (bench/bigrss.sh)
 #     relay      delivered-to-Orthanc rate through sonogate vs direct storescu -> Orthanc (bench/relay.sh)
-#   --quick      harness check: tiny corpora (run_peers.sh --quick), REPS=1, ~5 minutes
+#   --quick      harness check: tiny corpora (run_peers.sh --quick), REPS=1, ~2 minutes
 #   --no-build   use SONOGATE_BIN as is
 #
 # Environment:
@@ -19,9 +19,11 @@
 #   REPS=3                repetitions of every measurement (medians reported)
 #   SONOGATE_BIN=$WORK/sonogate   binary built from this checkout (go build ./cmd/sonogate)
 #   HARNESS=<repo>/../shared/bench   the peer harness (run_peers.sh, lib.sh, cstore.sh, gen_us_corpus.py)
+#   PEERS_SECTIONS="phys cstore nagle"   harness sections run by the peers stage
 #   STAGE_TIMEOUT_S=2400  hard cap per stage (the stage's process group gets SIGTERM, then SIGKILL)
-#   QUIET_IDLE=85 QUIET_WAIT_S=900   before each stage, wait (at most QUIET_WAIT_S) until the machine
-#                         was >= QUIET_IDLE % idle over 5 s (the host is shared; 0 disables the wait)
+#   QUIET_IDLE=85 QUIET_WAIT_S=600   before each stage, wait until the machine was >= QUIET_IDLE % idle
+#                         over 5 s (the host is shared); QUIET_WAIT_S is the total waiting budget of the
+#                         run, so a full run stays under ~35 min (about 22 min of measuring); QUIET_IDLE=0: no wait
 # Ports: seven free TCP ports below the ephemeral range are picked on 127.0.0.1 at start.
 #
 # Output: $WORK/results-<stamp>.tsv (every run with its command; the harness format),
@@ -40,7 +42,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     peers|nagle-full|bigrss|relay) STAGES+=("$arg") ;;
     *) echo "unknown argument: $arg (see -h)" >&2; exit 2 ;;
   esac
@@ -69,7 +71,7 @@ if [ "$BUILD" = 1 ]; then
   tags=()
   # a temporary build tag guards the DIMSE client while it is unfinished; use it only while present
   if head -n1 "$REPO/routing/dimsedest.go" 2>/dev/null | grep -q 'go:build dimseclient'; then tags=(-tags dimseclient); fi
-  say "building $SONOGATE_BIN (go build ${tags[*]} ./cmd/sonogate, commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo ?))"
+  say "building $SONOGATE_BIN (go build ${tags[*]} ./cmd/sonogate, commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo ?), $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | wc -l) modified tracked files)"
   (cd "$REPO" && go build "${tags[@]}" -o "$SONOGATE_BIN" ./cmd/sonogate)
 fi
 [ -x "$SONOGATE_BIN" ] || { echo "no sonogate binary at $SONOGATE_BIN" >&2; exit 1; }
@@ -126,7 +128,7 @@ LOADLOG="$WORK/loadavg-$(date -u +%Y%m%dT%H%M%SZ).txt"
   echo "# UTC time, loadavg 1/5/15 min, runnable/total tasks"
   while :; do echo "$(date -u +%H:%M:%S) $(cut -d' ' -f1-4 /proc/loadavg)"; sleep 10 & s=$!; wait "$s"; done ) >"$LOADLOG" &
 LOADMON=$!
-QUIET_IDLE=${QUIET_IDLE:-85} QUIET_WAIT_S=${QUIET_WAIT_S:-900}
+QUIET_IDLE=${QUIET_IDLE:-85} QUIET_WAIT_S=${QUIET_WAIT_S:-600}
 idle_pct() {  # share of idle CPU time over the next $1 seconds, from /proc/stat
   local a b
   a=$(awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
@@ -139,9 +141,13 @@ wait_quiet() {
   local t0=$SECONDS idle
   while :; do
     idle=$(idle_pct 5)
-    if [ "$idle" -ge "$QUIET_IDLE" ]; then say "machine ${idle}% idle over 5 s: go"; return 0; fi
+    if [ "$idle" -ge "$QUIET_IDLE" ]; then
+      QUIET_WAIT_S=$(( QUIET_WAIT_S - (SECONDS - t0) ))
+      say "machine ${idle}% idle over 5 s: go"; return 0
+    fi
     if (( SECONDS - t0 >= QUIET_WAIT_S )); then
-      say "WARNING: machine only ${idle}% idle after waiting ${QUIET_WAIT_S}s (load $(cut -d' ' -f1-3 /proc/loadavg)); measuring anyway"
+      say "WARNING: machine only ${idle}% idle and the waiting budget is spent (load $(cut -d' ' -f1-3 /proc/loadavg)); measuring anyway"
+      QUIET_WAIT_S=0
       return 0
     fi
     say "machine busy (${idle}% idle, load $(cut -d' ' -f1 /proc/loadavg)); waiting"
@@ -166,7 +172,8 @@ RESULTS=""
 for st in "${STAGES[@]}"; do
   if [ "$st" = peers ]; then
     # run_peers.sh writes $WORK/results-<stamp>.tsv and points $WORK/results.tsv at it
-    WORK=$BASE_WORK stage peers "$HARNESS/run_peers.sh" "${PEERS_FLAGS[@]}" phys cstore nagle
+    # shellcheck disable=SC2086
+    WORK=$BASE_WORK stage peers "$HARNESS/run_peers.sh" "${PEERS_FLAGS[@]}" ${PEERS_SECTIONS:-phys cstore nagle}
     RESULTS=$(readlink -f "$WORK/results.tsv")
     continue
   fi
