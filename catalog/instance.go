@@ -271,13 +271,18 @@ func (c *Catalog) InstancesBySOP(ctx context.Context, ns, sopInstanceUID string)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: instances by SOP: %w", err)
 	}
+	return scanInstances(rows, "instances by SOP")
+}
+
+// scanInstances reads rows of `id, instanceCols` and closes them.
+func scanInstances(rows *sql.Rows, what string) ([]Instance, error) {
 	defer rows.Close()
 	var out []Instance
 	for rows.Next() {
 		var in Instance
 		dest, finish := instanceDest(&in)
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("catalog: scan instance: %w", err)
+			return nil, fmt.Errorf("catalog: %s: %w", what, err)
 		}
 		finish()
 		out = append(out, in)

@@ -1053,18 +1053,7 @@ func (c *Catalog) InstancesOf(ctx context.Context, ns, study, series, sop string
 	if err != nil {
 		return nil, fmt.Errorf("catalog: instances of: %w", err)
 	}
-	defer rows.Close()
-	var out []Instance
-	for rows.Next() {
-		var in Instance
-		dest, finish := instanceDest(&in)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("catalog: instances of: %w", err)
-		}
-		finish()
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	return scanInstances(rows, "instances of")
 }
 
 // noIdx writes a column so that SQLite does not use an index for the
