@@ -158,13 +158,49 @@ type dataReader struct {
 }
 
 func (r *dataReader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	r.n += int64(n)
+	return n, nil
+}
+
+// WriteTo hands each fragment to w as it arrives, without an intermediate
+// copy. The slices alias the association's receive buffer, so w must not
+// keep them after Write returns (the io.Writer contract).
+func (r *dataReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := r.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := w.Write(r.cur)
+		r.cur = r.cur[n:]
+		r.n += int64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if len(r.cur) > 0 {
+			return total, io.ErrShortWrite
+		}
+	}
+}
+
+// fill makes r.cur non-empty, reading the next fragment if needed; io.EOF
+// after the last fragment.
+func (r *dataReader) fill() error {
 	for len(r.cur) == 0 {
 		if r.err != nil {
-			return 0, r.err
+			return r.err
 		}
 		if r.last {
 			r.done = true
-			return 0, io.EOF
+			return io.EOF
 		}
 		v, err := r.c.nextPDV(r.ctx)
 		if err != nil {
@@ -172,18 +208,15 @@ func (r *dataReader) Read(p []byte) (int, error) {
 				err = fmt.Errorf("%w: release requested inside a data set", errProtocol)
 			}
 			r.err = err
-			return 0, err
+			return err
 		}
 		if v.IsCommand() || v.ContextID != r.id {
 			r.err = fmt.Errorf("%w: PDV (context %d, header 0x%02X) inside the data set on context %d", errProtocol, v.ContextID, v.Header, r.id)
-			return 0, r.err
+			return r.err
 		}
 		r.cur, r.last = v.Data, v.IsLast()
 	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
-	r.n += int64(n)
-	return n, nil
+	return nil
 }
 
 // drain consumes the rest of the data set.

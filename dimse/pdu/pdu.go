@@ -101,6 +101,15 @@ func (l Limits) max(t Type) uint32 {
 // Read reads one PDU from r. The declared length is checked against lim
 // before any buffer is allocated.
 func Read(r io.Reader, lim Limits) (PDU, error) {
+	return ReadInto(r, lim, nil)
+}
+
+// ReadInto is Read that reads the body of a P-DATA-TF into *buf (growing
+// it, never past the limit), so that a receiver reuses one buffer for
+// every P-DATA-TF of an association instead of allocating one per PDU.
+// The PDV data of the returned P-DATA-TF alias *buf: they are valid only
+// until the next ReadInto with the same buf. buf nil allocates.
+func ReadInto(r io.Reader, lim Limits, buf *[]byte) (PDU, error) {
 	var hdr [HeaderLength]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -116,7 +125,15 @@ func Read(r io.Reader, lim Limits) (PDU, error) {
 	if max := lim.max(t); n > max {
 		return nil, fmt.Errorf("%w: %v length %d > %d", ErrTooLarge, t, n, max)
 	}
-	body := make([]byte, n)
+	var body []byte
+	if buf != nil && t == TypePDataTF {
+		if uint32(cap(*buf)) < n {
+			*buf = make([]byte, n)
+		}
+		body = (*buf)[:n]
+	} else {
+		body = make([]byte, n)
+	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

@@ -41,10 +41,13 @@ func (c *Config) artim() time.Duration {
 // Machine is the upper-layer protocol machine of one association. It is
 // owned by one goroutine at a time; methods must not be called concurrently.
 type Machine struct {
-	cfg       Config
-	log       *slog.Logger
-	conn      net.Conn
-	br        *bufio.Reader
+	cfg  Config
+	log  *slog.Logger
+	conn net.Conn
+	br   *bufio.Reader
+	// pbuf holds the body of the last P-DATA-TF read: the PDV data handed
+	// to the DIMSE layer alias it until the next read (see pdu.ReadInto).
+	pbuf      []byte
 	state     State
 	requestor bool
 	artim     time.Time // zero when ARTIM is stopped
@@ -342,7 +345,7 @@ func (m *Machine) readEvent(extra time.Duration) (Event, pdu.PDU, error) {
 		m.conn.SetReadDeadline(deadline)
 	}
 	m.intrMu.Unlock()
-	p, err := pdu.Read(m.br, m.cfg.Limits)
+	p, err := pdu.ReadInto(m.br, m.cfg.Limits, &m.pbuf)
 	if err == nil {
 		switch p.Type() {
 		case pdu.TypeAAssociateAC:
