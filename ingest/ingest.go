@@ -1,13 +1,11 @@
 package ingest
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -237,19 +235,13 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 }
 
 func (in *Ingester) parseHeader(sp *store.Spooled, ts dcm.TransferSyntax) (*dcm.Dataset, error) {
-	f, err := os.Open(sp.TempPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(sp.DataOffset, io.SeekStart); err != nil {
-		return nil, err
-	}
+	r := sp.HeaderReader()
+	defer r.Close()
 	lim := in.cfg.MaxHeaderValue
 	if lim == 0 {
 		lim = 1 << 20
 	}
-	return dcm.ParseHeader(bufio.NewReaderSize(f, 64<<10), ts, dcm.Options{Size: sp.Size - sp.DataOffset, LoadLimit: lim})
+	return dcm.ParseHeader(r, ts, dcm.Options{Size: sp.Size - sp.DataOffset, LoadLimit: lim})
 }
 
 // Attributes fills the indexed attributes of an instance from its header.

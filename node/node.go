@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.Node.DataDir, "objects"))
+	st, err := store.OpenOptions(filepath.Join(cfg.Node.DataDir, "objects"), store.Options{Prealloc: spoolPrealloc})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -227,6 +227,11 @@ func (n *Node) DIMSEAddr() net.Addr { return n.dimseLn.Addr() }
 // HTTPAddr is the bound HTTP address (after Start).
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 
+// spoolPrealloc is how many empty spool files the store keeps ready, so
+// that creating a file (an inode allocation, slow on some file systems)
+// is off the path between an instance's last byte and its response.
+const spoolPrealloc = 8
+
 // Shutdown stops accepting, drains open associations and requests until
 // ctx ends, stops the routing workers and closes the catalog.
 func (n *Node) Shutdown(ctx context.Context) error {
@@ -247,6 +252,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.wg.Wait()
 	if err := n.catalog.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("catalog: %w", err))
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -2,7 +2,7 @@ package store
 
 import (
 	"bufio"
-	"crypto/sha256"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,16 +35,9 @@ const (
 	tempPattern = tempPrefix + "*" + tempSuffix
 )
 
-// bufSize is the size of the buffered writer of Spool.
-const bufSize = 1 << 20
-
-// Spool's buffers are reused across instances: at hundreds of small
-// instances a second, a fresh megabyte each is most of the allocation and
-// garbage-collection work of a receive.
-var (
-	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
-	copyPool   = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-)
+// copyPool holds the copy buffers of Spool for readers that cannot hand
+// their bytes over themselves (io.WriterTo).
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // Options tune Open.
 type Options struct {
@@ -54,6 +47,15 @@ type Options struct {
 	// share the directory (DESIGN.md §8) set it well above the longest
 	// receive so that a replica never removes another's spool in progress.
 	StaleAfter time.Duration
+	// Prealloc is how many empty spool files a background goroutine keeps
+	// created ahead of need (0: none). Creating a file is an inode
+	// allocation, which on a busy or journal-less file system can cost
+	// more than writing a small instance; with a pool it happens while the
+	// receiver waits for the network instead of between the last byte and
+	// the response. Close removes the pooled files. With a pool, the
+	// fan-out directories of a namespace are also created in the background
+	// from its first commit on (without, each is made when first needed).
+	Prealloc int
 }
 
 // Store is a directory of instance files. It is safe for concurrent use.
@@ -61,8 +63,13 @@ type Store struct {
 	dir string
 	tmp string
 	// dirMu serialises directory creation so that the parent of a newly
-	// created directory is fsynced exactly when needed.
-	dirMu sync.Mutex
+	// created directory is fsynced exactly when needed; fanned records the
+	// namespaces whose fan-out directories are being or have been made.
+	dirMu  sync.Mutex
+	fanned map[Namespace]bool
+	fanWG  sync.WaitGroup
+
+	pool *spoolPool // nil without Options.Prealloc
 }
 
 // Spooled is an instance written to a temporary file and not yet committed.
@@ -71,6 +78,11 @@ type Spooled struct {
 	SHA256     string // lowercase hex SHA-256 of the whole file (prefix included)
 	Size       int64  // bytes in the file
 	DataOffset int64  // offset of the data set: len(prefix)
+
+	// head holds the first bytes of the file (at most headSize), captured
+	// while spooling so that the header can be parsed without reading the
+	// file again. It returns to headPool on Commit or Discard.
+	head *[]byte
 }
 
 // ErrNamespace is returned by Commit for a namespace that is not a single
@@ -89,14 +101,27 @@ func OpenOptions(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{dir: abs, tmp: filepath.Join(abs, tempDir)}
+	s := &Store{dir: abs, tmp: filepath.Join(abs, tempDir), fanned: map[Namespace]bool{}}
 	if err := os.MkdirAll(s.tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.tmp, err)
 	}
 	if _, err := s.CleanTemp(opt.StaleAfter); err != nil {
 		return nil, err
 	}
+	if opt.Prealloc > 0 {
+		s.pool = newSpoolPool(s.tmp, opt.Prealloc)
+	}
 	return s, nil
+}
+
+// Close stops the spool pool and removes its unused files. The store must
+// not be used for writing afterwards; reading paths stays valid.
+func (s *Store) Close() error {
+	if s.pool != nil {
+		s.pool.close()
+	}
+	s.fanWG.Wait()
+	return nil
 }
 
 // Dir returns the absolute root directory of the store.
@@ -132,37 +157,38 @@ func (s *Store) CleanTemp(olderThan time.Duration) (int, error) {
 
 // Spool writes prefix followed by everything read from r to a new temporary
 // file, hashing as it writes, then fsyncs and closes the file. The data is
-// streamed through a fixed 1 MiB buffer. On any error the temporary file is
-// removed and no Spooled is returned.
+// streamed through a fixed 1 MiB buffer (or handed over slice by slice when
+// r is an io.WriterTo). On any error the temporary file is removed and no
+// Spooled is returned.
 func (s *Store) Spool(prefix []byte, r io.Reader) (sp *Spooled, err error) {
-	f, err := os.CreateTemp(s.tmp, tempPattern)
+	f, err := s.createTemp()
 	if err != nil {
 		return nil, fmt.Errorf("store: create temp: %w", err)
 	}
 	name := f.Name()
+	sw := newSpoolWriter(f)
 	defer func() {
 		if err != nil {
+			sw.release()
 			_ = f.Close()
 			_ = os.Remove(name)
 		}
 	}()
-	h := sha256.New()
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(f)
-	defer func() { bw.Reset(nil); writerPool.Put(bw) }()
-	w := io.MultiWriter(bw, h)
-	if _, err := w.Write(prefix); err != nil {
+	if _, err := sw.Write(prefix); err != nil {
 		return nil, fmt.Errorf("store: write prefix: %w", err)
 	}
-	// bufio.Writer.ReadFrom would bypass the hash, so copy through the
-	// MultiWriter with one reusable chunk.
-	buf := copyPool.Get().(*[]byte)
-	defer copyPool.Put(buf)
-	n, err := io.CopyBuffer(w, onlyReader{r}, *buf)
+	var n int64
+	if wt, ok := r.(io.WriterTo); ok {
+		n, err = wt.WriteTo(sw)
+	} else {
+		buf := copyPool.Get().(*[]byte)
+		n, err = io.CopyBuffer(sw, onlyReader{r}, *buf)
+		copyPool.Put(buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: write data: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
+	if err := sw.flush(); err != nil {
 		return nil, fmt.Errorf("store: flush: %w", err)
 	}
 	if err := f.Sync(); err != nil {
@@ -171,19 +197,110 @@ func (s *Store) Spool(prefix []byte, r io.Reader) (sp *Spooled, err error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("store: close: %w", err)
 	}
-	return &Spooled{
+	sp = &Spooled{
 		TempPath:   name,
-		SHA256:     hex.EncodeToString(h.Sum(nil)),
+		SHA256:     hex.EncodeToString(sw.h.Sum(nil)),
 		Size:       int64(len(prefix)) + n,
 		DataOffset: int64(len(prefix)),
-	}, nil
+		head:       sw.head,
+	}
+	sw.head = nil
+	sw.release()
+	return sp, nil
 }
+
+// createTemp returns an empty temporary file: one from the pool when there
+// is one, otherwise a new one.
+func (s *Store) createTemp() (*os.File, error) {
+	if s.pool != nil {
+		if f := s.pool.take(); f != nil {
+			return f, nil
+		}
+	}
+	return os.CreateTemp(s.tmp, tempPattern)
+}
+
+// HeaderReader returns the data set (the bytes after the prefix) for
+// parsing its header: from the bytes captured while spooling, continued
+// from the file only if the parser reads past them. It is valid until
+// Commit or Discard; the caller closes it.
+func (sp *Spooled) HeaderReader() io.ReadCloser {
+	var head []byte
+	if sp.head != nil {
+		head = *sp.head
+	}
+	if int64(len(head)) >= sp.Size {
+		return io.NopCloser(bytes.NewReader(head[min(sp.DataOffset, int64(len(head))):]))
+	}
+	off := max(sp.DataOffset, int64(len(head)))
+	rest := &lazyFile{path: sp.TempPath, off: off}
+	if int64(len(head)) <= sp.DataOffset {
+		return rest
+	}
+	return &multiCloser{Reader: io.MultiReader(bytes.NewReader(head[sp.DataOffset:]), rest), c: rest}
+}
+
+// releaseHead returns the captured head to its pool.
+func (sp *Spooled) releaseHead() {
+	if sp.head != nil {
+		headPool.Put(sp.head)
+		sp.head = nil
+	}
+}
+
+// lazyFile reads a file from an offset, opening it on the first Read.
+type lazyFile struct {
+	path string
+	off  int64
+	f    *os.File
+	br   *bufio.Reader
+	err  error
+}
+
+func (l *lazyFile) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.f == nil {
+		f, err := os.Open(l.path)
+		if err != nil {
+			l.err = err
+			return 0, err
+		}
+		if _, err := f.Seek(l.off, io.SeekStart); err != nil {
+			f.Close()
+			l.err = err
+			return 0, err
+		}
+		l.f, l.br = f, bufio.NewReaderSize(f, 64<<10)
+	}
+	return l.br.Read(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f != nil {
+		return l.f.Close()
+	}
+	return nil
+}
+
+type multiCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (m *multiCloser) Close() error { return m.c.Close() }
 
 // onlyReader hides any WriterTo of the wrapped reader so io.CopyBuffer uses
 // the given buffer.
 type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// fanout is the number of directories, named by the first two hex digits
+// of the hash, that hold a namespace's files. They are all created the
+// first time a namespace is written, so that no instance pays for a mkdir.
+const fanout = 256
 
 // RelPath returns the content-addressed path, relative to the store root and
 // with forward slashes, of a file with the given hash in namespace ns.
@@ -194,7 +311,14 @@ func RelPath(ns Namespace, sha string) (string, error) {
 	if !validSHA(sha) {
 		return "", fmt.Errorf("store: invalid sha256 %q", sha)
 	}
-	return path.Join(string(ns), sha[0:2], sha[2:4], sha+".dcm"), nil
+	return path.Join(string(ns), sha[0:2], sha+".dcm"), nil
+}
+
+// legacyRelPath is where stores written before the one-level fan-out keep
+// a file (ns/ab/cd/<sha>.dcm); the catalog records each file's own path,
+// so both layouts stay readable, and Commit finds identical content there.
+func legacyRelPath(ns Namespace, sha string) string {
+	return path.Join(string(ns), sha[0:2], sha[2:4], sha+".dcm")
 }
 
 // Commit moves a spooled file to its content-addressed path in namespace ns
@@ -210,19 +334,30 @@ func (s *Store) Commit(sp *Spooled, ns Namespace) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	sp.releaseHead()
+	s.startFanOut(ns)
 	final := s.Path(rel)
 	leaf := filepath.Dir(final)
-	if err := s.mkdirs(leaf); err != nil {
-		return "", err
-	}
-	if info, err := os.Lstat(final); err == nil && info.Mode().IsRegular() && info.Size() == sp.Size {
-		// Same content: keep the existing file, drop ours.
-		if err := os.Remove(sp.TempPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("store: discard duplicate temp: %w", err)
+	for _, r := range []string{rel, legacyRelPath(ns, sp.SHA256)} {
+		if info, err := os.Lstat(s.Path(r)); err == nil && info.Mode().IsRegular() && info.Size() == sp.Size {
+			// Same content: keep the existing file, drop ours.
+			if err := os.Remove(sp.TempPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("store: discard duplicate temp: %w", err)
+			}
+			return r, nil
 		}
-		return rel, nil
 	}
-	if err := os.Rename(sp.TempPath, final); err != nil {
+	err = os.Rename(sp.TempPath, final)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The fan-out directory does not exist yet (the background
+		// creation has not reached it, or it was lost): make it here.
+		if _, statErr := os.Stat(sp.TempPath); statErr == nil {
+			if err = s.mkLeaf(ns, leaf); err == nil {
+				err = os.Rename(sp.TempPath, final)
+			}
+		}
+	}
+	if err != nil {
 		return "", fmt.Errorf("store: rename into place: %w", err)
 	}
 	if err := syncDir(leaf); err != nil {
@@ -231,34 +366,80 @@ func (s *Store) Commit(sp *Spooled, ns Namespace) (string, error) {
 	return rel, nil
 }
 
-// mkdirs creates dir and its missing parents below the store root, fsyncing
-// the parent of every directory it creates.
-func (s *Store) mkdirs(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	rel, err := filepath.Rel(s.dir, dir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("store: %s is outside the store", dir)
+// startFanOut starts, once per namespace and process, the creation of the
+// namespace's fan-out directories in the background, so that instances do
+// not pay for a mkdir (an inode allocation, slow on a file system with
+// many recent deletions) and a parent fsync each; Commit creates a
+// missing leaf itself.
+func (s *Store) startFanOut(ns Namespace) {
+	if s.pool == nil {
+		return // without Options.Prealloc, Commit makes each leaf when first needed
 	}
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	cur := s.dir
-	for _, part := range strings.Split(rel, string(filepath.Separator)) {
-		next := filepath.Join(cur, part)
-		err := os.Mkdir(next, 0o750)
+	if s.fanned[ns] {
+		return
+	}
+	s.fanned[ns] = true
+	s.fanWG.Add(1)
+	go func() {
+		defer s.fanWG.Done()
+		if err := s.fanOut(ns); err != nil {
+			// Commit creates what is missing; nothing is lost.
+			return
+		}
+	}()
+}
+
+// fanOut creates the namespace directory and its fan-out directories,
+// fsyncing each parent that gained an entry.
+func (s *Store) fanOut(ns Namespace) error {
+	nsDir := filepath.Join(s.dir, string(ns))
+	if _, err := mkdirSynced(s.dir, nsDir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(nsDir, "ff")); err == nil {
+		return nil // an earlier process completed the set ("ff" comes last)
+	}
+	created := false
+	for i := range fanout {
+		err := os.Mkdir(filepath.Join(nsDir, fmt.Sprintf("%02x", i)), 0o750)
 		switch {
 		case err == nil:
-			if err := syncDir(cur); err != nil {
-				return err
-			}
+			created = true
 		case errors.Is(err, fs.ErrExist):
 		default:
 			return fmt.Errorf("store: mkdir: %w", err)
 		}
-		cur = next
+	}
+	if created {
+		return syncDir(nsDir)
 	}
 	return nil
+}
+
+// mkLeaf creates the namespace directory and one fan-out directory, each
+// with its parent fsynced.
+func (s *Store) mkLeaf(ns Namespace, leaf string) error {
+	nsDir := filepath.Join(s.dir, string(ns))
+	if _, err := mkdirSynced(s.dir, nsDir); err != nil {
+		return err
+	}
+	_, err := mkdirSynced(nsDir, leaf)
+	return err
+}
+
+// mkdirSynced creates dir (whose parent must exist) and fsyncs the parent
+// if it was created.
+func mkdirSynced(parent, dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o750)
+	switch {
+	case err == nil:
+		return true, syncDir(parent)
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("store: mkdir: %w", err)
 }
 
 // Discard removes the temporary file of a spool that will not be committed.
@@ -267,6 +448,7 @@ func (s *Store) Discard(sp *Spooled) error {
 	if sp == nil {
 		return nil
 	}
+	sp.releaseHead()
 	if err := os.Remove(sp.TempPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: discard: %w", err)
 	}

@@ -57,7 +57,7 @@ func TestSpoolCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRel := "clinical/" + want[:2] + "/" + want[2:4] + "/" + want + ".dcm"
+	wantRel := "clinical/" + want[:2] + "/" + want + ".dcm"
 	if rel != wantRel {
 		t.Errorf("rel = %s, want %s", rel, wantRel)
 	}
