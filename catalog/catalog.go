@@ -53,6 +53,7 @@ type Catalog struct {
 	now    func() time.Time
 	closed []io.Closer
 	group  *groupCommitter // nil: every commit in its own transaction
+	stmts  commitStmts
 }
 
 // Open opens the catalog described by cfg and applies pending migrations.
@@ -123,6 +124,10 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.prepareCommit(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.group = newGroupCommitter(c)
 	return c, nil
 }
@@ -133,14 +138,15 @@ func OpenSQLite(ctx context.Context, path string) (*Catalog, error) {
 }
 
 // sqliteDSN adds the durability settings: WAL, synchronous=FULL (a committed
-// transaction survives power loss), a busy timeout for other processes and
-// foreign keys.
+// transaction survives power loss), a busy timeout for other processes,
+// foreign keys, and temporary tables and indices in memory (not a file
+// opened per transaction).
 func sqliteDSN(p string) string {
 	sep := "?"
 	if strings.Contains(p, "?") {
 		sep = "&"
 	}
-	return p + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	return p + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
 }
 
 // Close closes the database handles.
@@ -149,8 +155,8 @@ func (c *Catalog) Close() error {
 		c.group.close()
 	}
 	var errs []error
-	for _, cl := range c.closed {
-		errs = append(errs, cl.Close())
+	for i := len(c.closed) - 1; i >= 0; i-- { // statements before their pool
+		errs = append(errs, c.closed[i].Close())
 	}
 	c.closed = nil
 	return errors.Join(errs...)

@@ -182,8 +182,7 @@ func (c *Catalog) commitOnce(ctx context.Context, inst *Instance, jobs []JobSpec
 func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jobs []JobSpec, reports []Report) (CommitResult, error) {
 	var res CommitResult
 	err := func() error {
-		rows, err := tx.QueryContext(ctx, c.q(`SELECT id, version, sha256 FROM instances
-			WHERE namespace = ? AND sop_instance_uid = ?`), inst.Namespace, inst.SOPInstanceUID)
+		rows, err := tx.StmtContext(ctx, c.stmts.versions).QueryContext(ctx, inst.Namespace, inst.SOPInstanceUID)
 		if err != nil {
 			return err
 		}
@@ -212,9 +211,8 @@ func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jo
 		}
 		row := *inst
 		row.Version = maxV + 1
-		ph := "?" + repeat(", ?", instanceColCount+derivedColCount-1)
 		var id int64
-		if err := tx.QueryRowContext(ctx, c.q(`INSERT INTO instances (`+instanceCols+`, `+derivedCols+`) VALUES (`+ph+`) RETURNING id`),
+		if err := tx.StmtContext(ctx, c.stmts.insert).QueryRowContext(ctx,
 			append(instanceArgs(&row), derivedArgs(&row)...)...).Scan(&id); err != nil {
 			return err
 		}
@@ -229,15 +227,45 @@ func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jo
 				continue
 			}
 			seen[j.Destination] = true
-			if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO jobs
-				(instance_id, destination, rule, state, attempts, next_attempt_at, lease_until, last_error, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', 0, ?, 0, '', ?, ?)`), id, j.Destination, j.Rule, now, now, now); err != nil {
+			if _, err := tx.StmtContext(ctx, c.stmts.job).ExecContext(ctx, id, j.Destination, j.Rule, now, now, now); err != nil {
 				return err
 			}
 		}
 		return c.insertReports(ctx, tx, &row, id, reports)
 	}()
 	return res, err
+}
+
+// commitStmts are the statements of every instance commit, prepared once
+// on the writer pool: parsing and planning a 38-column INSERT per instance
+// cost as much as executing it.
+type commitStmts struct {
+	versions, insert, job *sql.Stmt
+}
+
+func (c *Catalog) prepareCommit(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = c.w.PrepareContext(ctx, c.q(q))
+		if err == nil {
+			c.closed = append(c.closed, st)
+		}
+		return st
+	}
+	c.stmts.versions = prep(`SELECT id, version, sha256 FROM instances WHERE namespace = ? AND sop_instance_uid = ?`)
+	c.stmts.insert = prep(`INSERT INTO instances (` + instanceCols + `, ` + derivedCols + `) VALUES (?` +
+		repeat(", ?", instanceColCount+derivedColCount-1) + `) RETURNING id`)
+	c.stmts.job = prep(`INSERT INTO jobs
+		(instance_id, destination, rule, state, attempts, next_attempt_at, lease_until, last_error, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', 0, ?, 0, '', ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("catalog: prepare commit statements: %w", err)
+	}
+	return nil
 }
 
 func repeat(s string, n int) string {
