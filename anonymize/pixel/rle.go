@@ -126,22 +126,27 @@ func MaskRLE(f Format, data []byte, m Mask) ([]byte, error) {
 		return nil, err
 	}
 	bps := f.BitsAllocated / 8
+	blank := f.blankSamples()
+	rs := newRowSpans(m, f.Columns)
 	for y := 0; y < f.Rows; y++ {
-		for x := 0; x < f.Columns; x++ {
-			if !m.Blanked(x, y) {
-				continue
-			}
-			p := y*f.Columns + x
+		for _, sp := range rs.row(y) {
+			p0, p1 := y*f.Columns+sp.x0, y*f.Columns+sp.x1
 			for s := 0; s < f.SamplesPerPixel; s++ {
-				v := f.blankSample(s)
+				v := blank[s]
 				if bps == 2 {
-					segs[s*2][p] = byte(v >> 8)
-					segs[s*2+1][p] = byte(v)
+					fillBytes(segs[s*2][p0:p1], byte(v>>8))
+					fillBytes(segs[s*2+1][p0:p1], byte(v))
 				} else {
-					segs[s][p] = byte(v)
+					fillBytes(segs[s][p0:p1], byte(v))
 				}
 			}
 		}
 	}
 	return EncodeRLE(segs), nil
+}
+
+func fillBytes(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
+	}
 }
