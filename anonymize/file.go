@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sonogate/sonogate/anonymize/pixel"
 	"github.com/sonogate/sonogate/dcm"
@@ -38,6 +39,11 @@ const headerLoadLimit = 1 << 20
 // AnonymizeFile de-identifies the Part 10 file (or bare data set) at src
 // and writes the result to dst atomically (a temporary file renamed into
 // place). A *QuarantineError means the instance must not be sent.
+//
+// Long values that are not changed (pixel data that needs no cleaning)
+// are copied from src to the temporary file by the kernel
+// (copy_file_range on Linux, through (*os.File).ReadFrom), never through
+// this process's memory.
 func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -53,11 +59,14 @@ func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, 
 		return nil, err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<16)
-	res, err := p.Anonymize(ctx, in, st.Size(), bw)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(tmp)
+	res, err := p.anonymize(ctx, in, st.Size(), bw, &fileCopier{src: in, dst: tmp, buf: bw})
 	if err == nil {
 		err = bw.Flush()
 	}
+	bw.Reset(nil)
+	writerPool.Put(bw)
 	// No fsync here: the gateway ingests the output, which makes its own
 	// durable copy, and a batch run can simply be run again; the rename
 	// still means dst is never seen half written.
@@ -73,12 +82,55 @@ func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, 
 	return res, nil
 }
 
+// Buffers reused across instances (a batch run de-identifies thousands of
+// files; a fresh 64 KiB buffer each time made the garbage collector the
+// second cost after the system calls).
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	copyPool   = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+)
+
+// kernelCopyMin is the shortest value handed to the kernel to copy: below
+// it the system calls (flush, seek, copy) cost more than copying through
+// the output buffer.
+const kernelCopyMin = 64 << 10
+
+// fileCopier copies byte ranges of the source file to the destination
+// file after what buf holds, without passing them through user space. Both
+// files belong to AnonymizeFile, so moving the source's file offset is
+// safe (everything else reads it with ReadAt).
+type fileCopier struct {
+	src *os.File
+	dst *os.File
+	buf *bufio.Writer // in front of dst
+}
+
+// copyRange appends n bytes of the source at off to the destination and
+// returns how many it copied (fewer when the source ends early).
+func (c *fileCopier) copyRange(off, n int64) (int64, error) {
+	if err := c.buf.Flush(); err != nil {
+		return 0, err
+	}
+	if _, err := c.src.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	// ReadFrom with an *io.LimitedReader over an *os.File is what lets the
+	// os package use copy_file_range (and fall back to read/write where
+	// the kernel or file system cannot).
+	return c.dst.ReadFrom(&io.LimitedReader{R: c.src, N: n})
+}
+
 // source is the instance being read: values not loaded are read by offset.
 type source struct {
 	ra   io.ReaderAt
 	base int64 // offset of the data set in ra
 	size int64 // size of ra
 	ts   dcm.TransferSyntax
+	// copier, when set, copies ranges of ra (at absolute offsets) to the
+	// output by the kernel; nil when ra is not the caller's file as is
+	// (a bare io.ReaderAt, or an inflated copy).
+	copier *fileCopier
 }
 
 func (s *source) section(off, n int64) *io.SectionReader {
@@ -91,16 +143,28 @@ func (s *source) section(off, n int64) *io.SectionReader {
 // bounded by the header size: pixel data is streamed from src unless it
 // must be cleaned, and then one frame is held at a time.
 func (p *Profile) Anonymize(ctx context.Context, src io.ReaderAt, size int64, w io.Writer) (res *Result, err error) {
+	return p.anonymize(ctx, src, size, w, nil)
+}
+
+// anonymize is Anonymize; with a copier (AnonymizeFile's files, w being
+// the buffer in front of the destination) long unchanged values are
+// copied by the kernel.
+func (p *Profile) anonymize(ctx context.Context, src io.ReaderAt, size int64, w io.Writer, copier *fileCopier) (res *Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("anonymize: internal error: %v", r)
 		}
 	}()
-	f, err := dcm.ReadFile(bufio.NewReader(io.NewSectionReader(src, 0, size)))
+	// One buffered reader serves the file meta and the header behind it.
+	sr := io.NewSectionReader(src, 0, size)
+	br := readerPool.Get().(*bufio.Reader)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	br.Reset(sr)
+	f, err := dcm.ReadFile(br)
 	if err != nil {
 		return nil, fmt.Errorf("anonymize: %w", err)
 	}
-	s := &source{ra: src, base: f.DataOffset, size: size, ts: f.Syntax}
+	s := &source{ra: src, base: f.DataOffset, size: size, ts: f.Syntax, copier: copier}
 	if s.ts.Deflated {
 		tmp, err := inflate(src, f.DataOffset, size)
 		if err != nil {
@@ -113,7 +177,12 @@ func (p *Profile) Anonymize(ctx context.Context, src io.ReaderAt, size int64, w 
 		}
 		s = &source{ra: tmp, size: st.Size(), ts: dcm.ExplicitVRLittleEndian}
 	}
-	ds, pix, err := s.parse()
+	// Continue with the bytes already buffered when the reader stands at
+	// the data set; else start it there.
+	if pos, _ := sr.Seek(0, io.SeekCurrent); f.Syntax.Deflated || pos-int64(br.Buffered()) != s.base {
+		br.Reset(s.section(0, s.size-s.base))
+	}
+	ds, pix, err := s.parse(br)
 	if err != nil {
 		return nil, fmt.Errorf("anonymize: %w", err)
 	}
@@ -195,12 +264,13 @@ func isPixelTag(t dcm.Tag) bool {
 	return t == dcm.TagPixelData || t == dcm.TagFloatPixelData || t == dcm.TagDoubleFloatPixelData
 }
 
-// parse reads the header into memory and the pixel data and anything
-// after it as offsets only. It returns the data set (pixel element
-// included) and the top-level pixel element, if any.
-func (s *source) parse() (*dcm.Dataset, *dcm.Element, error) {
+// parse reads the header into memory (from br, positioned at the start
+// of the data set) and the pixel data and anything after it as offsets
+// only. It returns the data set (pixel element included) and the
+// top-level pixel element, if any.
+func (s *source) parse(br *bufio.Reader) (*dcm.Dataset, *dcm.Element, error) {
 	n := s.size - s.base
-	ds, err := dcm.ParseHeader(s.section(0, n), s.ts, dcm.Options{Size: n, LoadLimit: headerLoadLimit})
+	ds, err := dcm.ParseHeader(br, s.ts, dcm.Options{Size: n, LoadLimit: headerLoadLimit})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,6 +282,21 @@ func (s *source) parse() (*dcm.Dataset, *dcm.Element, error) {
 		return ds, nil, nil
 	}
 	ds.Elements = ds.Elements[:len(ds.Elements)-1]
+	if last.Kind == dcm.KindValue && last.Length != dcm.UndefinedLength {
+		// Native pixel data: its extent is known from its header, so only
+		// what follows it is parsed (reading through the pixels to find
+		// their end would read every pixel twice).
+		end := last.ValueOffset + int64(last.Length)
+		if end > n {
+			return nil, nil, fmt.Errorf("pixel data: %w: %s length %d exceeds the %d bytes that remain", dcm.ErrMalformed, last.Tag, last.Length, n-last.ValueOffset)
+		}
+		last.Value, last.Skipped = nil, true
+		ds.Elements = append(ds.Elements, last)
+		if err := s.parseTail(ds, end); err != nil {
+			return nil, nil, err
+		}
+		return ds, last, nil
+	}
 	start := last.Offset
 	tail, err := dcm.Parse(s.section(start, n-start), s.ts, dcm.Options{Size: n - start, LoadLimit: 1})
 	if err != nil {
@@ -230,6 +315,24 @@ func (s *source) parse() (*dcm.Dataset, *dcm.Element, error) {
 		ds.Elements = append(ds.Elements, e)
 	}
 	return ds, pix, nil
+}
+
+// parseTail appends the elements that follow the pixel data, from start
+// to the end of the data set (usually there are none).
+func (s *source) parseTail(ds *dcm.Dataset, start int64) error {
+	n := s.size - s.base
+	if start >= n {
+		return nil
+	}
+	tail, err := dcm.Parse(s.section(start, n-start), s.ts, dcm.Options{Size: n - start, LoadLimit: headerLoadLimit})
+	if err != nil {
+		return fmt.Errorf("after pixel data: %w", err)
+	}
+	for _, e := range tail.Elements {
+		shiftOffsets(e, start)
+		ds.Elements = append(ds.Elements, e)
+	}
+	return nil
 }
 
 func shiftOffsets(e *dcm.Element, by int64) {
@@ -351,19 +454,32 @@ func (o *outWriter) copyValue(e *dcm.Element, word int) {
 		o.raw(v)
 		return
 	}
-	r := o.src.section(e.ValueOffset, int64(e.Length))
-	buf := make([]byte, 64<<10)
+	n := int64(e.Length)
+	if c := o.src.copier; c != nil && word == 1 && n >= kernelCopyMin && o.w.Err() == nil {
+		copied, err := c.copyRange(o.src.base+e.ValueOffset, n)
+		switch {
+		case err != nil:
+			o.err = err
+		case copied != n:
+			o.err = fmt.Errorf("anonymize: value of %s truncated in the source", e.Tag)
+		}
+		return
+	}
+	r := o.src.section(e.ValueOffset, n)
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := *bp
 	var copied int64
 	defer func() {
-		if o.err == nil && copied != int64(e.Length) {
+		if o.err == nil && copied != n {
 			o.err = fmt.Errorf("anonymize: value of %s truncated in the source", e.Tag)
 		}
 	}()
 	for {
-		n, err := io.ReadFull(r, buf)
-		copied += int64(n)
-		if n > 0 {
-			chunk := buf[:n]
+		got, err := io.ReadFull(r, buf)
+		copied += int64(got)
+		if got > 0 {
+			chunk := buf[:got]
 			if word > 1 {
 				swap(chunk, word)
 			}
@@ -393,7 +509,12 @@ func (r rawWriter) Write(p []byte) (int, error) {
 	return r.w.Write(p)
 }
 
+// swap reverses the byte order of every word of size word in b, in place
+// (nothing to do for bytes).
 func swap(b []byte, word int) []byte {
+	if word <= 1 {
+		return b
+	}
 	for i := 0; i+word <= len(b); i += word {
 		for a, c := i, i+word-1; a < c; a, c = a+1, c-1 {
 			b[a], b[c] = b[c], b[a]
@@ -661,7 +782,8 @@ func (c *cleanedPixels) write(w *dcm.Writer, rw rawWriter, pix *dcm.Element) err
 		word = 2
 	}
 	w.WriteHeader(dcm.TagPixelData, vr, uint32(total+total%2))
-	buf := make([]byte, size)
+	buf := getFrameBuf(int(size))
+	defer putFrameBuf(buf)
 	for i := 0; i < f.Frames; i++ {
 		if _, err := c.src.section(pix.ValueOffset+int64(i)*size, size).ReadAt(buf, 0); err != nil {
 			return fmt.Errorf("pixel frame %d: %w", i+1, err)
@@ -684,6 +806,27 @@ func (c *cleanedPixels) write(w *dcm.Writer, rw rawWriter, pix *dcm.Element) err
 		rw.Write([]byte{0})
 	}
 	return w.Err()
+}
+
+// Frame buffers of native cleaning are reused up to this size (an
+// ultrasound frame is 0.3-1 MB); larger ones are made for the instance.
+const frameBufPoolMax = 4 << 20
+
+var framePool sync.Pool // of *[]byte
+
+func getFrameBuf(n int) []byte {
+	if n <= frameBufPoolMax {
+		if bp, ok := framePool.Get().(*[]byte); ok && cap(*bp) >= n {
+			return (*bp)[:n]
+		}
+	}
+	return make([]byte, n)
+}
+
+func putFrameBuf(b []byte) {
+	if cap(b) <= frameBufPoolMax {
+		framePool.Put(&b)
+	}
 }
 
 // frameFragments groups the fragments of encapsulated pixel data into

@@ -1,0 +1,189 @@
+package anonymize
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sonogate/sonogate/config"
+	"github.com/sonogate/sonogate/dcm"
+)
+
+// benchCorpus returns up to n .dcm files of the ultrasound corpus made by
+// ../shared/bench/gen_us_corpus.py (SONOGATE_ANON_CORPUS, default
+// /tmp/sonobench/corpus_small); the benchmark is skipped without one.
+func benchCorpus(b *testing.B, n int) []string {
+	dir := os.Getenv("SONOGATE_ANON_CORPUS")
+	if dir == "" {
+		dir = "/tmp/sonobench/corpus_small"
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".dcm") && len(files) < n {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		b.Skipf("no corpus under %s (generate it with ../shared/bench/gen_us_corpus.py)", dir)
+	}
+	return files
+}
+
+// BenchmarkAnonymizeFileUS measures AnonymizeFile, file to new file as
+// `sonogate anonymize` runs it, over the generated ultrasound corpus with
+// the options of bench/anon.sh: "clean" masks the BurnedInAnnotation YES
+// quarter, "noclean" quarantines it (no output written for those). Most
+// of the time is the kernel's: on ext4 without a journal every create
+// first skips the inodes deleted in the last minute, so the figure
+// depends on what the machine deleted just before.
+func BenchmarkAnonymizeFileUS(b *testing.B) {
+	files := benchCorpus(b, 200)
+	for _, tc := range []struct {
+		name string
+		opts []string
+	}{
+		{"clean", []string{"retain_long_modified_dates", "clean_pixel"}},
+		{"noclean", []string{"retain_long_modified_dates"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := newProfile(b, config.Profile{Options: tc.opts})
+			out := b.TempDir()
+			var bytes int64
+			for _, f := range files {
+				if st, err := os.Stat(f); err == nil {
+					bytes += st.Size()
+				}
+			}
+			b.SetBytes(bytes / int64(len(files)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%1000 == 999 { // new files, as a batch run makes, without filling the disk
+					b.StopTimer()
+					os.RemoveAll(out)
+					os.Mkdir(out, 0o755)
+					b.StartTimer()
+				}
+				f := files[i%len(files)]
+				_, err := p.AnonymizeFile(context.Background(), f, filepath.Join(out, strconv.Itoa(i)+".dcm"))
+				if err != nil && !isQuarantine(err) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func isQuarantine(err error) bool {
+	_, ok := err.(*QuarantineError)
+	return ok
+}
+
+// TestFileCopyMatchesStream: AnonymizeFile, which has the kernel copy long
+// unchanged values between the files, writes exactly the bytes that
+// Anonymize streams from a reader that is not a file.
+func TestFileCopyMatchesStream(t *testing.T) {
+	t.Parallel()
+	p := newProfile(t, config.Profile{Options: researchOptions})
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.dcm")
+	writeSyntheticCT(t, big, 3<<20+1) // odd: the output pads the value
+	checked := 0
+	for _, src := range append(corpus(t), big) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		_, werr := p.Anonymize(context.Background(), bytes.NewReader(data), int64(len(data)), &want)
+		dst := filepath.Join(dir, "out.dcm")
+		os.Remove(dst)
+		_, gerr := p.AnonymizeFile(context.Background(), src, dst)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%s: stream error %v, file error %v", src, werr, gerr)
+		}
+		if werr != nil {
+			if _, err := os.Stat(dst); err == nil {
+				t.Errorf("%s: failed (%v) but wrote %s", src, gerr, dst)
+			}
+			continue
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s: file output (%d bytes) differs from stream output (%d bytes)", src, len(got), want.Len())
+		}
+		checked++
+	}
+	if checked < 50 {
+		t.Errorf("only %d files compared", checked)
+	}
+}
+
+// TestTruncatedPixelData: native pixel data longer than the file is an
+// error on both paths, and nothing is written.
+func TestTruncatedPixelData(t *testing.T) {
+	t.Parallel()
+	p := newProfile(t, config.Profile{Options: researchOptions})
+	dir := t.TempDir()
+	src := filepath.Join(dir, "short.dcm")
+	writeSyntheticCT(t, src, 1<<20)
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, st.Size()-1000); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "out.dcm")
+	if _, err := p.AnonymizeFile(context.Background(), src, dst); err == nil || !errors.Is(err, dcm.ErrMalformed) {
+		t.Errorf("AnonymizeFile: err = %v, want a malformed-data error", err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Error("a truncated instance was written")
+	}
+	data, _ := os.ReadFile(src)
+	if _, err := p.Anonymize(context.Background(), bytes.NewReader(data), int64(len(data)), io.Discard); err == nil || !errors.Is(err, dcm.ErrMalformed) {
+		t.Errorf("Anonymize: err = %v, want a malformed-data error", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".anon-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// BenchmarkAnonymizeUSInMemory is the CPU of one instance of the
+// ultrasound corpus without any file system: Anonymize from memory to a
+// discarding writer (noclean options: the BurnedInAnnotation YES quarter
+// stops at the quarantine decision).
+func BenchmarkAnonymizeUSInMemory(b *testing.B) {
+	files := benchCorpus(b, 200)
+	p := newProfile(b, config.Profile{Options: []string{"retain_long_modified_dates"}})
+	var data [][]byte
+	for _, f := range files {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = append(data, d)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := data[i%len(data)]
+		if _, err := p.Anonymize(context.Background(), bytes.NewReader(d), int64(len(d)), io.Discard); err != nil && !isQuarantine(err) {
+			b.Fatal(err)
+		}
+	}
+}
