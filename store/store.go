@@ -102,6 +102,10 @@ func OpenOptions(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{dir: abs, tmp: filepath.Join(abs, tempDir), fanned: map[Namespace]bool{}}
+	if err := os.MkdirAll(abs, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", abs, err)
+	}
+	spreadSubdirs(abs) // before tmp/ and the namespaces are made
 	if err := os.MkdirAll(s.tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.tmp, err)
 	}
