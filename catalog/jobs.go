@@ -193,6 +193,31 @@ func (c *Catalog) Complete(ctx context.Context, id int64) error {
 		WHERE id = ? AND state = 'inflight'`, now, id)
 }
 
+// CompleteMany marks inflight jobs done in one transaction (one durable
+// commit for a batch of deliveries) and returns how many it changed; a job
+// that is no longer inflight (its lease expired and another worker claimed
+// it) is left as it is.
+func (c *Catalog) CompleteMany(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, micros(c.now()))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	res, err := c.w.ExecContext(ctx, c.q(`UPDATE jobs SET state = 'done', lease_until = 0, last_error = '', updated_at = ?
+		WHERE id IN (?`+repeat(", ?", len(ids)-1)+`) AND state = 'inflight'`), args...)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: complete %d jobs: %w", len(ids), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("catalog: complete %d jobs: %w", len(ids), err)
+	}
+	return int(n), nil
+}
+
 // Fail returns an inflight job to pending, due again at next.
 func (c *Catalog) Fail(ctx context.Context, id int64, errText string, next time.Time) error {
 	now := micros(c.now())

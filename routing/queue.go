@@ -31,7 +31,8 @@ type QueueConfig struct {
 	// PollInterval is how often idle workers look for due jobs (Kick wakes
 	// them at once) [1s].
 	PollInterval time.Duration
-	// BatchSize is how many jobs a worker claims at a time [4].
+	// BatchSize is how many jobs a worker claims at a time [16]; the
+	// delivered ones are completed together after the batch.
 	BatchSize int
 	// Destinations holds per-destination overrides by name.
 	Destinations map[string]DestinationOptions
@@ -90,7 +91,7 @@ func NewQueue(cat *catalog.Catalog, dests map[string]Destination, cfg QueueConfi
 		cfg.PollInterval = time.Second
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 4
+		cfg.BatchSize = 16
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -181,13 +182,17 @@ func (q *Queue) worker(ctx context.Context, name string, d Destination, id int) 
 		if err != nil && ctx.Err() == nil {
 			log.Error("claim failed", "err", err)
 		}
+		sent := make([]int64, 0, len(jobs))
 		for i := range jobs {
 			if ctx.Err() != nil {
 				q.release(log, jobs[i:])
-				return
+				break
 			}
-			q.process(ctx, log, d, &jobs[i])
+			if q.process(ctx, log, d, &jobs[i]) {
+				sent = append(sent, jobs[i].Job.ID)
+			}
 		}
+		q.complete(log, sent)
 		if ctx.Err() != nil {
 			return
 		}
@@ -219,7 +224,30 @@ func (q *Queue) release(log *slog.Logger, jobs []catalog.ClaimedJob) {
 	}
 }
 
-func (q *Queue) process(ctx context.Context, log *slog.Logger, d Destination, cj *catalog.ClaimedJob) {
+// complete marks the jobs of a claimed batch that were delivered as done,
+// in one catalog transaction. Until then they are inflight: a crash in
+// between sends them again (delivery is at least once; a PACS takes an
+// identical instance again as a no-op).
+func (q *Queue) complete(log *slog.Logger, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := ackCtx(context.Background())
+	defer cancel()
+	n, err := q.cat.CompleteMany(ctx, ids)
+	if err != nil {
+		log.Warn("sent but could not mark done; they may be sent again", "jobs", len(ids), "err", err)
+		return
+	}
+	if n < len(ids) {
+		log.Warn("some delivered jobs were no longer ours to complete (lease expired)", "jobs", len(ids), "completed", n)
+	}
+}
+
+// process delivers one claimed job and reports whether it was sent (the
+// caller completes sent jobs in a batch); every other outcome is recorded
+// here.
+func (q *Queue) process(ctx context.Context, log *slog.Logger, d Destination, cj *catalog.ClaimedJob) bool {
 	job, inst := cj.Job, &cj.Instance
 	log = log.With("job_id", job.ID, "sop_instance_uid", inst.SOPInstanceUID, "attempt", job.Attempts)
 	if q.sem != nil {
@@ -227,7 +255,7 @@ func (q *Queue) process(ctx context.Context, log *slog.Logger, d Destination, cj
 		case q.sem <- struct{}{}:
 		case <-ctx.Done():
 			q.release(log, []catalog.ClaimedJob{*cj})
-			return
+			return false
 		}
 	}
 	start := q.now()
@@ -240,16 +268,13 @@ func (q *Queue) process(ctx context.Context, log *slog.Logger, d Destination, cj
 	defer cancel()
 	if err == nil {
 		q.m.sent(job.Destination, inst.Size, elapsed)
-		if aerr := q.cat.Complete(actx, job.ID); aerr != nil {
-			log.Warn("sent but could not mark done; it may be sent again", "err", aerr)
-		}
 		log.Debug("sent", "seconds", elapsed.Seconds())
-		return
+		return true
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Shutdown interrupted the send: hand the job back untried.
 		q.release(log, []catalog.ClaimedJob{*cj})
-		return
+		return false
 	}
 	class := Classify(err)
 	maxAtt := q.maxAttempts(job.Destination)
@@ -257,17 +282,18 @@ func (q *Queue) process(ctx context.Context, log *slog.Logger, d Destination, cj
 		reason := fmt.Sprintf("%s (attempt %d/%d, %s)", err, job.Attempts, maxAtt, class)
 		if aerr := q.cat.Dead(actx, job.ID, reason); aerr != nil {
 			log.Error("could not dead-letter job", "err", aerr)
-			return
+			return false
 		}
 		q.m.dead(job.Destination)
 		log.Warn("delivery failed; dead letter", "class", class.String(), "err", err)
-		return
+		return false
 	}
 	delay := q.backoff.Delay(job.Attempts)
 	if aerr := q.cat.Fail(actx, job.ID, err.Error(), q.now().Add(delay)); aerr != nil {
 		log.Error("could not reschedule job; the lease will expire", "err", aerr)
-		return
+		return false
 	}
 	q.m.retry(job.Destination)
 	log.Info("delivery failed; will retry", "err", err, "retry_in", delay.String())
+	return false
 }
