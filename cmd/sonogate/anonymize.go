@@ -52,11 +52,7 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	var done, quarantined, failed int
 	var mu sync.Mutex // counters and stderr, shared by the workers
-	one := func(src, dst string) {
-		err := os.MkdirAll(filepath.Dir(dst), 0o755)
-		if err == nil {
-			_, err = prof.AnonymizeFile(ctx, src, dst)
-		}
+	report := func(src string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		var q *anonymize.QuarantineError
@@ -76,45 +72,91 @@ func cmdAnonymize(args []string, stdout, stderr io.Writer) error {
 		if ost, err := os.Stat(out); err == nil && ost.IsDir() {
 			dst = filepath.Join(out, filepath.Base(in))
 		}
-		one(in, dst)
-	} else {
-		// Files are independent: one worker per CPU (a Profile is safe
-		// for concurrent use).
-		type task struct{ src, dst string }
-		tasks := make(chan task)
-		var wg sync.WaitGroup
-		for range runtime.NumCPU() {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for t := range tasks {
-					one(t.src, t.dst)
-				}
-			}()
+		err := os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err == nil {
+			_, err = prof.AnonymizeFile(ctx, in, dst)
 		}
-		err = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return nil
-			}
-			rel, err := filepath.Rel(in, path)
-			if err != nil {
-				return err
-			}
-			tasks <- task{path, filepath.Join(out, rel)}
-			return nil
-		})
-		close(tasks)
-		wg.Wait()
-		if err != nil {
-			return err
-		}
+		report(in, err)
+	} else if err := anonymizeTree(ctx, prof, in, out, runtime.GOMAXPROCS(0), report); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "anonymized %d, quarantined %d, failed %d\n", done, quarantined, failed)
 	if quarantined+failed > 0 {
 		return exitError{1}
 	}
 	return nil
+}
+
+// anonymizeBatch is the most files of one directory handed to a worker at
+// once. Files of one directory go to one worker where possible, so that
+// the workers do not queue on the same directory's lock to create their
+// outputs, and a batch is small enough to keep the workers evenly busy.
+const anonymizeBatch = 16
+
+// anonymizeTree de-identifies every file under the folder in into the
+// same relative path under out, with the given number of workers (the
+// Profile is safe for concurrent use), calling report once per file. The
+// walk runs ahead of the workers and makes each output folder once.
+func anonymizeTree(ctx context.Context, prof *anonymize.Profile, in, out string, workers int, report func(src string, err error)) error {
+	type batch struct {
+		srcDir, dstDir string
+		names          []string
+		err            error // the output folder could not be made
+	}
+	batches := make(chan *batch, 2*workers)
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				for _, name := range b.names {
+					src := filepath.Join(b.srcDir, name)
+					err := b.err
+					if err == nil {
+						_, err = prof.AnonymizeFile(ctx, src, filepath.Join(b.dstDir, name))
+					}
+					report(src, err)
+				}
+			}
+		}()
+	}
+	made := map[string]error{} // output folders made (or failed), by source folder
+	var cur *batch
+	flush := func() {
+		if cur != nil && len(cur.names) > 0 {
+			batches <- cur
+		}
+		cur = nil
+	}
+	err := filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		dir, name := filepath.Split(path)
+		dir = filepath.Clean(dir)
+		if cur == nil || cur.srcDir != dir || len(cur.names) == anonymizeBatch {
+			flush()
+			rel, err := filepath.Rel(in, dir)
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(out, rel)
+			merr, ok := made[dir]
+			if !ok {
+				merr = os.MkdirAll(dst, 0o755)
+				made[dir] = merr
+			}
+			cur = &batch{srcDir: dir, dstDir: dst, err: merr, names: make([]string, 0, anonymizeBatch)}
+		}
+		cur.names = append(cur.names, name)
+		return nil
+	})
+	flush()
+	close(batches)
+	wg.Wait()
+	return err
 }
