@@ -187,3 +187,60 @@ func BenchmarkAnonymizeUSInMemory(b *testing.B) {
 		}
 	}
 }
+
+// TestLongHeader: a header several times longer than one read of the
+// header parser (here 700 referenced images, ~60 KB) comes out whole,
+// every reference mapped, and the pixel data behind it unchanged.
+func TestLongHeader(t *testing.T) {
+	t.Parallel()
+	p := newProfile(t, config.Profile{Options: researchOptions})
+	const refs, pixels = 700, 200_001
+	var b bytes.Buffer
+	w := dcm.NewWriter(&b, dcm.ExplicitVRLittleEndian)
+	w.WriteString(dcm.TagSOPClassUID, dcm.UI, "1.2.840.10008.5.1.4.1.1.2")
+	w.WriteString(dcm.TagSOPInstanceUID, dcm.UI, "1.2.3.4.5.6.7")
+	w.WriteString(dcm.TagModality, dcm.CS, "CT")
+	w.WriteHeader(0x00081140, dcm.SQ, dcm.UndefinedLength)
+	var want []string
+	for i := range refs {
+		uid := "1.2.826.0.1.3680043.2.1125." + strconv.Itoa(1_000_000+i)
+		want = append(want, p.MapUID(uid))
+		w.WriteHeader(dcm.TagItem, "", dcm.UndefinedLength)
+		w.WriteString(0x00081150, dcm.UI, "1.2.840.10008.5.1.4.1.1.2")
+		w.WriteString(0x00081155, dcm.UI, uid)
+		w.WriteHeader(dcm.TagItemDelimitationItem, "", 0)
+	}
+	w.WriteHeader(dcm.TagSequenceDelimitationItem, "", 0)
+	w.WriteString(dcm.TagPatientName, dcm.PN, "Doe^Jane")
+	w.WriteString(dcm.TagPatientID, dcm.LO, "PID12345")
+	pix := make([]byte, pixels)
+	for i := range pix {
+		pix[i] = byte(i * 7)
+	}
+	w.WriteValue(dcm.TagPixelData, dcm.OB, pix)
+	if b.Len() < 4*headerChunk {
+		t.Fatalf("header of %d bytes is not longer than a few reads", b.Len()-pixels)
+	}
+	src := filepath.Join(t.TempDir(), "long.dcm")
+	meta := dcm.EncodeFileMeta(dcm.FileMeta{MediaStorageSOPClassUID: "1.2.840.10008.5.1.4.1.1.2", MediaStorageSOPInstanceUID: "1.2.3.4.5.6.7", TransferSyntaxUID: dcm.ExplicitVRLittleEndian.UID})
+	if err := os.WriteFile(src, append(meta, b.Bytes()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := src + ".out"
+	if _, err := p.AnonymizeFile(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := parseFile(t, dst)
+	items := out.Sequence(0x00081140)
+	if len(items) != refs {
+		t.Fatalf("%d referenced images, want %d", len(items), refs)
+	}
+	for i, it := range items {
+		if got := it.String(0x00081155); got != want[i] {
+			t.Fatalf("reference %d = %s, want %s", i, got, want[i])
+		}
+	}
+	if e := out.Find(dcm.TagPixelData); e == nil || !bytes.Equal(e.Value[:pixels], pix) {
+		t.Error("pixel data changed")
+	}
+}

@@ -91,6 +91,24 @@ var (
 	copyPool   = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 )
 
+// headerChunk caps each read behind the header parser: its buffer is
+// 64 KiB (the dcm reader's minimum), but a header is a few KiB and the
+// pixel data behind it is not wanted in memory.
+const headerChunk = 16 << 10
+
+// smallReads passes reads on to r, at most max bytes at a time.
+type smallReads struct {
+	r   io.Reader
+	max int
+}
+
+func (s *smallReads) Read(p []byte) (int, error) {
+	if len(p) > s.max {
+		p = p[:s.max]
+	}
+	return s.r.Read(p)
+}
+
 // kernelCopyMin is the shortest value handed to the kernel to copy: below
 // it the system calls (flush, seek, copy) cost more than copying through
 // the output buffer.
@@ -159,7 +177,7 @@ func (p *Profile) anonymize(ctx context.Context, src io.ReaderAt, size int64, w 
 	sr := io.NewSectionReader(src, 0, size)
 	br := readerPool.Get().(*bufio.Reader)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
-	br.Reset(sr)
+	br.Reset(&smallReads{sr, headerChunk})
 	f, err := dcm.ReadFile(br)
 	if err != nil {
 		return nil, fmt.Errorf("anonymize: %w", err)
@@ -180,7 +198,7 @@ func (p *Profile) anonymize(ctx context.Context, src io.ReaderAt, size int64, w 
 	// Continue with the bytes already buffered when the reader stands at
 	// the data set; else start it there.
 	if pos, _ := sr.Seek(0, io.SeekCurrent); f.Syntax.Deflated || pos-int64(br.Buffered()) != s.base {
-		br.Reset(s.section(0, s.size-s.base))
+		br.Reset(&smallReads{s.section(0, s.size-s.base), headerChunk})
 	}
 	ds, pix, err := s.parse(br)
 	if err != nil {
