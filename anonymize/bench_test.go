@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonogate/sonogate/config"
 	"github.com/sonogate/sonogate/dcm"
+	"github.com/sonogate/sonogate/internal/testenv"
 )
 
 // benchCorpus returns up to n .dcm files of the ultrasound corpus made by
@@ -242,5 +243,35 @@ func TestLongHeader(t *testing.T) {
 	}
 	if e := out.Find(dcm.TagPixelData); e == nil || !bytes.Equal(e.Value[:pixels], pix) {
 		t.Error("pixel data changed")
+	}
+}
+
+// TestQuarantineCreatesNothing: an instance quarantined before its first
+// output byte makes no temporary file at all (the folder is not touched),
+// and one that fails at parsing neither.
+func TestQuarantineCreatesNothing(t *testing.T) {
+	t.Parallel()
+	basic := newProfile(t, config.Profile{})
+	dir := t.TempDir()
+	notDICOM := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notDICOM, []byte("not DICOM at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{
+		filepath.Join(testenv.SharedTestdata(t, "dicom/anonymization"), "mindray_us_burned_in_rle_ybr_full.dcm"),
+		notDICOM,
+	} {
+		before, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := basic.AnonymizeFile(context.Background(), src, filepath.Join(dir, "x.dcm")); err == nil {
+			t.Fatalf("%s: no error", src)
+		}
+		after, _ := os.Stat(dir)
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 0 || !after.ModTime().Equal(before.ModTime()) {
+			t.Errorf("%s: the output folder was written to (%d entries, mtime %v -> %v)", src, len(entries), before.ModTime(), after.ModTime())
+		}
 	}
 }

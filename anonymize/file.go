@@ -54,32 +54,64 @@ func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".anon-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
+	out := &lazyTemp{dir: filepath.Dir(dst)}
 	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(tmp)
-	res, err := p.anonymize(ctx, in, st.Size(), bw, &fileCopier{src: in, dst: tmp, buf: bw})
+	bw.Reset(out)
+	res, err := p.anonymize(ctx, in, st.Size(), bw, &fileCopier{src: in, dst: out, buf: bw})
 	if err == nil {
 		err = bw.Flush()
 	}
 	bw.Reset(nil)
 	writerPool.Put(bw)
+	if out.f == nil { // failed or quarantined before its first byte: no file made
+		if err == nil {
+			err = errors.New("anonymize: nothing written")
+		}
+		return nil, err
+	}
 	// No fsync here: the gateway ingests the output, which makes its own
 	// durable copy, and a batch run can simply be run again; the rename
 	// still means dst is never seen half written.
-	if cerr := tmp.Close(); err == nil {
+	if cerr := out.f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = os.Rename(out.f.Name(), dst)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err != nil {
+		os.Remove(out.f.Name())
 		return nil, err
 	}
 	return res, nil
+}
+
+// lazyTemp is the temporary output file beside the destination, created
+// by the first write: an instance quarantined or failed before its first
+// byte leaves no file to create and delete (on ext4 without a journal,
+// every create skips the inodes deleted in the last minute, so a
+// needless create and delete costs more than itself).
+type lazyTemp struct {
+	dir string
+	f   *os.File
+}
+
+func (l *lazyTemp) file() (*os.File, error) {
+	if l.f == nil {
+		f, err := os.CreateTemp(l.dir, ".anon-*")
+		if err != nil {
+			return nil, err
+		}
+		l.f = f
+	}
+	return l.f, nil
+}
+
+func (l *lazyTemp) Write(p []byte) (int, error) {
+	f, err := l.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Write(p)
 }
 
 // Buffers reused across instances (a batch run de-identifies thousands of
@@ -120,7 +152,7 @@ const kernelCopyMin = 64 << 10
 // safe (everything else reads it with ReadAt).
 type fileCopier struct {
 	src *os.File
-	dst *os.File
+	dst *lazyTemp
 	buf *bufio.Writer // in front of dst
 }
 
@@ -130,13 +162,17 @@ func (c *fileCopier) copyRange(off, n int64) (int64, error) {
 	if err := c.buf.Flush(); err != nil {
 		return 0, err
 	}
+	dst, err := c.dst.file()
+	if err != nil {
+		return 0, err
+	}
 	if _, err := c.src.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
 	// ReadFrom with an *io.LimitedReader over an *os.File is what lets the
 	// os package use copy_file_range (and fall back to read/write where
 	// the kernel or file system cannot).
-	return c.dst.ReadFrom(&io.LimitedReader{R: c.src, N: n})
+	return dst.ReadFrom(&io.LimitedReader{R: c.src, N: n})
 }
 
 // source is the instance being read: values not loaded are read by offset.
