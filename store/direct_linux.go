@@ -6,8 +6,6 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // directAlign is the offset, length and memory alignment used for direct
@@ -53,35 +51,4 @@ func alignedBuffer(n int) []byte {
 		off = directAlign - off
 	}
 	return b[off : off+n : off+n]
-}
-
-// fsTopdirFlag is ext2/3/4's FS_TOPDIR_FL ("top of directory hierarchy").
-const fsTopdirFlag = 0x00020000
-
-// spreadSubdirs marks dir as the top of a directory hierarchy for the
-// ext2/3/4 block allocator (chattr +T), so that the directories made in
-// it (the namespaces, tmp) go to block groups with many free inodes
-// instead of the group of dir. The files of a directory get their inodes
-// from its group, and in a group with many recently deleted inodes (a
-// store that was emptied, or a busy shared file system) ext4 scans past
-// each of them for every new file: creating one can then cost more than
-// writing a whole small instance. Other file systems refuse or ignore the
-// flag; the error is not interesting.
-func spreadSubdirs(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Control(func(fd uintptr) {
-		flags, err := unix.IoctlGetUint32(int(fd), unix.FS_IOC_GETFLAGS)
-		if err != nil || flags&fsTopdirFlag != 0 {
-			return
-		}
-		_ = unix.IoctlSetPointerInt(int(fd), unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFlag))
-	})
 }

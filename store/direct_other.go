@@ -14,5 +14,3 @@ var errDirectUnsupported = errors.New("direct I/O unsupported")
 func setDirect(*os.File, bool) bool { return false }
 
 func alignedBuffer(n int) []byte { return make([]byte, n) }
-
-func spreadSubdirs(string) {}

@@ -79,6 +79,10 @@ type Spooled struct {
 	Size       int64  // bytes in the file
 	DataOffset int64  // offset of the data set: len(prefix)
 
+	// f is the spool file, written but not yet fsynced: Place (or Commit)
+	// fsyncs and closes it, Discard closes it.
+	f *os.File
+
 	// head holds the first bytes of the file (at most headSize), captured
 	// while spooling so that the header can be parsed without reading the
 	// file again. It returns to headPool on Commit or Discard.
@@ -102,10 +106,6 @@ func OpenOptions(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{dir: abs, tmp: filepath.Join(abs, tempDir), fanned: map[Namespace]bool{}}
-	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return nil, fmt.Errorf("store: create %s: %w", abs, err)
-	}
-	spreadSubdirs(abs) // before tmp/ and the namespaces are made
 	if err := os.MkdirAll(s.tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.tmp, err)
 	}
@@ -160,10 +160,11 @@ func (s *Store) CleanTemp(olderThan time.Duration) (int, error) {
 }
 
 // Spool writes prefix followed by everything read from r to a new temporary
-// file, hashing as it writes, then fsyncs and closes the file. The data is
-// streamed through a fixed 1 MiB buffer (or handed over slice by slice when
-// r is an io.WriterTo). On any error the temporary file is removed and no
-// Spooled is returned.
+// file, hashing as it writes. The data is streamed through fixed buffers
+// (or handed over slice by slice when r is an io.WriterTo). The file is
+// not fsynced yet: Commit (or Place) makes it durable before it gets its
+// name. On any error the temporary file is removed and no Spooled is
+// returned.
 func (s *Store) Spool(prefix []byte, r io.Reader) (sp *Spooled, err error) {
 	f, err := s.createTemp()
 	if err != nil {
@@ -195,13 +196,8 @@ func (s *Store) Spool(prefix []byte, r io.Reader) (sp *Spooled, err error) {
 	if err := sw.flush(); err != nil {
 		return nil, fmt.Errorf("store: flush: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("store: fsync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("store: close: %w", err)
-	}
 	sp = &Spooled{
+		f:          f,
 		TempPath:   name,
 		SHA256:     hex.EncodeToString(sw.h.Sum(nil)),
 		Size:       int64(len(prefix)) + n,
@@ -326,32 +322,64 @@ func legacyRelPath(ns Namespace, sha string) string {
 }
 
 // Commit moves a spooled file to its content-addressed path in namespace ns
-// and returns that path relative to the store root. The rename is atomic and
-// the receiving directory (and any directory Commit created) is fsynced
-// before Commit returns. If a file with the same content already exists the
-// temporary file is discarded and the existing path is returned.
+// and returns that path relative to the store root: Plan, then Place.
 func (s *Store) Commit(sp *Spooled, ns Namespace) (string, error) {
-	if sp == nil {
-		return "", errors.New("store: commit of nil spool")
-	}
-	rel, err := RelPath(ns, sp.SHA256)
+	rel, existing, err := s.Plan(sp, ns)
 	if err != nil {
 		return "", err
 	}
-	sp.releaseHead()
+	if err := s.Place(sp, ns, rel, existing); err != nil {
+		return "", err
+	}
+	return rel, nil
+}
+
+// Plan returns where a spooled file will be: its content-addressed path in
+// namespace ns, or the path of a file with the same content that is
+// already stored (existing). Nothing is changed on disk; Place does it.
+func (s *Store) Plan(sp *Spooled, ns Namespace) (rel string, existing bool, err error) {
+	if sp == nil {
+		return "", false, errors.New("store: commit of nil spool")
+	}
+	rel, err = RelPath(ns, sp.SHA256)
+	if err != nil {
+		return "", false, err
+	}
 	s.startFanOut(ns)
-	final := s.Path(rel)
-	leaf := filepath.Dir(final)
 	for _, r := range []string{rel, legacyRelPath(ns, sp.SHA256)} {
 		if info, err := os.Lstat(s.Path(r)); err == nil && info.Mode().IsRegular() && info.Size() == sp.Size {
-			// Same content: keep the existing file, drop ours.
-			if err := os.Remove(sp.TempPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return "", fmt.Errorf("store: discard duplicate temp: %w", err)
-			}
-			return r, nil
+			return r, true, nil
 		}
 	}
-	err = os.Rename(sp.TempPath, final)
+	return rel, false, nil
+}
+
+// Place puts a spooled file where Plan said: it fsyncs the file, renames
+// it to rel and fsyncs the receiving directory (creating the directory if
+// needed), or, when a file with the same content exists, discards the
+// spool. Once Place returns nil the instance bytes are durable at rel.
+func (s *Store) Place(sp *Spooled, ns Namespace, rel string, existing bool) error {
+	sp.releaseHead()
+	if existing {
+		// Same content: keep the existing file, drop ours.
+		if err := s.Discard(sp); err != nil {
+			return fmt.Errorf("store: discard duplicate temp: %w", err)
+		}
+		return nil
+	}
+	if sp.f != nil {
+		err := sp.f.Sync()
+		if cerr := sp.f.Close(); err == nil {
+			err = cerr
+		}
+		sp.f = nil
+		if err != nil {
+			return fmt.Errorf("store: fsync: %w", err)
+		}
+	}
+	final := s.Path(rel)
+	leaf := filepath.Dir(final)
+	err := os.Rename(sp.TempPath, final)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The fan-out directory does not exist yet (the background
 		// creation has not reached it, or it was lost): make it here.
@@ -362,12 +390,9 @@ func (s *Store) Commit(sp *Spooled, ns Namespace) (string, error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("store: rename into place: %w", err)
+		return fmt.Errorf("store: rename into place: %w", err)
 	}
-	if err := syncDir(leaf); err != nil {
-		return "", err
-	}
-	return rel, nil
+	return syncDir(leaf)
 }
 
 // startFanOut starts, once per namespace and process, the creation of the
@@ -453,6 +478,10 @@ func (s *Store) Discard(sp *Spooled) error {
 		return nil
 	}
 	sp.releaseHead()
+	if sp.f != nil {
+		sp.f.Close()
+		sp.f = nil
+	}
 	if err := os.Remove(sp.TempPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: discard: %w", err)
 	}
