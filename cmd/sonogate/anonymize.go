@@ -147,7 +147,7 @@ func anonymizeTree(ctx context.Context, prof *anonymize.Profile, in, out string,
 			dst := filepath.Join(out, rel)
 			merr, ok := made[dir]
 			if !ok {
-				merr = os.MkdirAll(dst, 0o755)
+				merr = mkdirOut(dst)
 				made[dir] = merr
 			}
 			cur = &batch{srcDir: dir, dstDir: dst, err: merr, names: make([]string, 0, anonymizeBatch)}
@@ -159,4 +159,21 @@ func anonymizeTree(ctx context.Context, prof *anonymize.Profile, in, out string,
 	close(batches)
 	wg.Wait()
 	return err
+}
+
+// mkdirOut makes an output folder: one mkdir when its parent exists, as it
+// does when the walk comes down the tree (MkdirAll would stat the folder
+// and its parent first), else MkdirAll.
+func mkdirOut(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		if st, serr := os.Stat(dir); serr == nil && st.IsDir() {
+			return nil
+		}
+		return err
+	}
+	return os.MkdirAll(dir, 0o755)
 }

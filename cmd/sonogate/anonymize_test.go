@@ -67,6 +67,14 @@ func TestAnonymizeFolder(t *testing.T) {
 		t.Errorf("stderr does not name the failed file: %s", stderr.String())
 	}
 
+	// Again into the same folders (they exist now): the copies are replaced.
+	stdout.Reset()
+	stderr.Reset()
+	run([]string{"anonymize", "--profile", "research", "--config", cfg, in, out}, &stdout, &stderr)
+	if got, w := strings.TrimSpace(stdout.String()), "anonymized 26, quarantined 0, failed 1"; got != w {
+		t.Errorf("second run: stdout %q, want %q\nstderr: %s", got, w, stderr.String())
+	}
+
 	var got []string
 	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
