@@ -87,12 +87,12 @@ func isQuarantine(err error) bool {
 	return ok
 }
 
-// TestFileCopyMatchesStream: AnonymizeFile, which has the kernel copy long
-// unchanged values between the files, writes exactly the bytes that
-// Anonymize streams from a reader that is not a file. Without clean_pixel
-// (cleaned pixels are never copied by the kernel, and re-encoding the
-// corpus's JPEG frames twice would make this the slowest test): the
-// burned-in suspects must then fail alike on both paths.
+// TestFileCopyMatchesStream: AnonymizeFile (file to temporary file, its
+// output buffer flushed before long values, made at the first byte)
+// writes exactly the bytes that Anonymize streams from memory to memory.
+// Without clean_pixel (re-encoding the corpus's JPEG frames twice would
+// make this the slowest test): the burned-in suspects must then fail
+// alike on both paths.
 func TestFileCopyMatchesStream(t *testing.T) {
 	t.Parallel()
 	p := newProfile(t, config.Profile{Options: researchOptions[:len(researchOptions)-1]})

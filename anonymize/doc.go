@@ -18,10 +18,8 @@
 // be cleaned fail with *QuarantineError and must not be sent.
 //
 // Pixel data that is not cleaned is streamed from the source by offset, so
-// memory stays flat in the size of the instance; AnonymizeFile has the
-// kernel copy it from file to file (copy_file_range), so it does not pass
-// through the process at all. The pixel sub-package masks native, RLE
-// (PS3.5 Annex G) and JPEG baseline frames.
+// memory stays flat in the size of the instance. The pixel sub-package
+// masks native, RLE (PS3.5 Annex G) and JPEG baseline frames.
 //
 // See OPTIONS.md for the option names and how they compare with other
 // de-identifiers.

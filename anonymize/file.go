@@ -39,11 +39,6 @@ const headerLoadLimit = 1 << 20
 // AnonymizeFile de-identifies the Part 10 file (or bare data set) at src
 // and writes the result to dst atomically (a temporary file renamed into
 // place). A *QuarantineError means the instance must not be sent.
-//
-// Long values that are not changed (pixel data that needs no cleaning)
-// are copied from src to the temporary file by the kernel
-// (copy_file_range on Linux, through (*os.File).ReadFrom), never through
-// this process's memory.
 func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -57,7 +52,7 @@ func (p *Profile) AnonymizeFile(ctx context.Context, src, dst string) (*Result, 
 	out := &lazyTemp{dir: filepath.Dir(dst)}
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(out)
-	res, err := p.anonymize(ctx, in, st.Size(), bw, &fileCopier{src: in, dst: out, buf: bw})
+	res, err := p.Anonymize(ctx, in, st.Size(), bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -120,8 +115,17 @@ func (l *lazyTemp) Write(p []byte) (int, error) {
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
-	copyPool   = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	copyPool   = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 )
+
+// copyBufSize is the chunk in which values not loaded (pixel data that
+// needs no cleaning) are copied from the source to the output. Plain
+// reads and writes of 256 KiB cost less system time here than
+// copy_file_range, which splices page by page (Linux 6.18, ext4): copying
+// the pixel data of the generated US corpus took 0.11-0.14 ms per 306 KB
+// instance against 0.17-0.22 ms, and 0.7-0.9 ms per 2.5 MB instance
+// against 1.2-1.4 ms; 64 KiB chunks were in between.
+const copyBufSize = 256 << 10
 
 // headerChunk caps each read behind the header parser: its buffer is
 // 64 KiB (the dcm reader's minimum), but a header is a few KiB and the
@@ -141,50 +145,12 @@ func (s *smallReads) Read(p []byte) (int, error) {
 	return s.r.Read(p)
 }
 
-// kernelCopyMin is the shortest value handed to the kernel to copy: below
-// it the system calls (flush, seek, copy) cost more than copying through
-// the output buffer.
-const kernelCopyMin = 64 << 10
-
-// fileCopier copies byte ranges of the source file to the destination
-// file after what buf holds, without passing them through user space. Both
-// files belong to AnonymizeFile, so moving the source's file offset is
-// safe (everything else reads it with ReadAt).
-type fileCopier struct {
-	src *os.File
-	dst *lazyTemp
-	buf *bufio.Writer // in front of dst
-}
-
-// copyRange appends n bytes of the source at off to the destination and
-// returns how many it copied (fewer when the source ends early).
-func (c *fileCopier) copyRange(off, n int64) (int64, error) {
-	if err := c.buf.Flush(); err != nil {
-		return 0, err
-	}
-	dst, err := c.dst.file()
-	if err != nil {
-		return 0, err
-	}
-	if _, err := c.src.Seek(off, io.SeekStart); err != nil {
-		return 0, err
-	}
-	// ReadFrom with an *io.LimitedReader over an *os.File is what lets the
-	// os package use copy_file_range (and fall back to read/write where
-	// the kernel or file system cannot).
-	return dst.ReadFrom(&io.LimitedReader{R: c.src, N: n})
-}
-
 // source is the instance being read: values not loaded are read by offset.
 type source struct {
 	ra   io.ReaderAt
 	base int64 // offset of the data set in ra
 	size int64 // size of ra
 	ts   dcm.TransferSyntax
-	// copier, when set, copies ranges of ra (at absolute offsets) to the
-	// output by the kernel; nil when ra is not the caller's file as is
-	// (a bare io.ReaderAt, or an inflated copy).
-	copier *fileCopier
 }
 
 func (s *source) section(off, n int64) *io.SectionReader {
@@ -197,13 +163,6 @@ func (s *source) section(off, n int64) *io.SectionReader {
 // bounded by the header size: pixel data is streamed from src unless it
 // must be cleaned, and then one frame is held at a time.
 func (p *Profile) Anonymize(ctx context.Context, src io.ReaderAt, size int64, w io.Writer) (res *Result, err error) {
-	return p.anonymize(ctx, src, size, w, nil)
-}
-
-// anonymize is Anonymize; with a copier (AnonymizeFile's files, w being
-// the buffer in front of the destination) long unchanged values are
-// copied by the kernel.
-func (p *Profile) anonymize(ctx context.Context, src io.ReaderAt, size int64, w io.Writer, copier *fileCopier) (res *Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("anonymize: internal error: %v", r)
@@ -218,7 +177,7 @@ func (p *Profile) anonymize(ctx context.Context, src io.ReaderAt, size int64, w 
 	if err != nil {
 		return nil, fmt.Errorf("anonymize: %w", err)
 	}
-	s := &source{ra: src, base: f.DataOffset, size: size, ts: f.Syntax, copier: copier}
+	s := &source{ra: src, base: f.DataOffset, size: size, ts: f.Syntax}
 	if s.ts.Deflated {
 		tmp, err := inflate(src, f.DataOffset, size)
 		if err != nil {
@@ -509,15 +468,12 @@ func (o *outWriter) copyValue(e *dcm.Element, word int) {
 		return
 	}
 	n := int64(e.Length)
-	if c := o.src.copier; c != nil && word == 1 && n >= kernelCopyMin && o.w.Err() == nil {
-		copied, err := c.copyRange(o.src.base+e.ValueOffset, n)
-		switch {
-		case err != nil:
-			o.err = err
-		case copied != n:
-			o.err = fmt.Errorf("anonymize: value of %s truncated in the source", e.Tag)
+	if bw, ok := o.rw.w.(*bufio.Writer); ok && n >= copyBufSize/4 && bw.Buffered() > 0 {
+		// Out with what is buffered, so that the value goes to the
+		// destination in whole chunks rather than through the buffer.
+		if o.err = bw.Flush(); o.err != nil {
+			return
 		}
-		return
 	}
 	r := o.src.section(e.ValueOffset, n)
 	bp := copyPool.Get().(*[]byte)
