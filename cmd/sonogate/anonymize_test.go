@@ -67,10 +67,11 @@ func TestAnonymizeFolder(t *testing.T) {
 		t.Errorf("stderr does not name the failed file: %s", stderr.String())
 	}
 
-	// Again into the same folders (they exist now): the copies are replaced.
+	// Again into the same folders (they exist now), with one worker: the
+	// copies are replaced.
 	stdout.Reset()
 	stderr.Reset()
-	run([]string{"anonymize", "--profile", "research", "--config", cfg, in, out}, &stdout, &stderr)
+	run([]string{"anonymize", "--profile", "research", "--config", cfg, "--workers", "1", in, out}, &stdout, &stderr)
 	if got, w := strings.TrimSpace(stdout.String()), "anonymized 26, quarantined 0, failed 1"; got != w {
 		t.Errorf("second run: stdout %q, want %q\nstderr: %s", got, w, stderr.String())
 	}
