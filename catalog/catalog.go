@@ -128,6 +128,10 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.prepareJobs(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.group = newGroupCommitter(c)
 	return c, nil
 }

@@ -241,6 +241,7 @@ func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jo
 // cost as much as executing it.
 type commitStmts struct {
 	versions, insert, job *sql.Stmt
+	claim, claimed        *sql.Stmt // prepareJobs
 }
 
 func (c *Catalog) prepareCommit(ctx context.Context) error {

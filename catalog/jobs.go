@@ -3,7 +3,10 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -83,19 +86,12 @@ func (c *Catalog) ClaimDue(ctx context.Context, destination string, limit int, n
 	}
 	n := micros(now)
 	var out []ClaimedJob
-	err := c.withTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, c.q(`UPDATE jobs
-			SET state = 'inflight', attempts = attempts + 1, lease_until = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM jobs
-				WHERE destination = ?
-				  AND ((state = 'pending' AND next_attempt_at <= ?) OR (state = 'inflight' AND lease_until <= ?))
-				ORDER BY next_attempt_at, id
-				LIMIT ?`+c.d.lockSkip+`)
-			RETURNING id`), micros(now.Add(lease)), n, destination, n, n, limit)
+	err := c.withLazyTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.StmtContext(ctx, c.stmts.claim).QueryContext(ctx, micros(now.Add(lease)), n, destination, n, n, limit)
 		if err != nil {
 			return err
 		}
-		var ids []any
+		var ids []int64
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
@@ -110,35 +106,106 @@ func (c *Catalog) ClaimDue(ctx context.Context, destination string, limit int, n
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(ids) == 0 {
-			return nil
-		}
-		ph := "?" + repeat(", ?", len(ids)-1)
-		prefixed := "j." + strings.ReplaceAll(jobCols, ", ", ", j.")
-		rows, err = tx.QueryContext(ctx, c.q(`SELECT `+prefixed+`, i.id, `+prefixInstanceCols("i.")+`
-			FROM jobs j JOIN instances i ON i.id = j.instance_id
-			WHERE j.id IN (`+ph+`) ORDER BY j.next_attempt_at, j.id`), ids...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		claimed := tx.StmtContext(ctx, c.stmts.claimed)
+		for _, id := range ids {
 			var cj ClaimedJob
 			jd, jf := jobDest(&cj.Job)
-			id, ifin := instanceDest(&cj.Instance)
-			if err := rows.Scan(append(jd, id...)...); err != nil {
+			idest, ifin := instanceDest(&cj.Instance)
+			if err := claimed.QueryRowContext(ctx, id).Scan(append(jd, idest...)...); err != nil {
 				return err
 			}
 			jf()
 			ifin()
 			out = append(out, cj)
 		}
-		return rows.Err()
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].Job.NextAttemptAt.Equal(out[j].Job.NextAttemptAt) {
+				return out[i].Job.ID < out[j].Job.ID
+			}
+			return out[i].Job.NextAttemptAt.Before(out[j].Job.NextAttemptAt)
+		})
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catalog: claim %s: %w", destination, err)
 	}
 	return out, nil
+}
+
+// prepareJobs prepares the statements of the routing workers' claims.
+func (c *Catalog) prepareJobs(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		if st, err = c.w.PrepareContext(ctx, c.q(q)); err == nil {
+			c.closed = append(c.closed, st)
+		}
+		return st
+	}
+	c.stmts.claim = prep(`UPDATE jobs
+			SET state = 'inflight', attempts = attempts + 1, lease_until = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM jobs
+				WHERE destination = ?
+				  AND ((state = 'pending' AND next_attempt_at <= ?) OR (state = 'inflight' AND lease_until <= ?))
+				ORDER BY next_attempt_at, id
+				LIMIT ?` + c.d.lockSkip + `)
+			RETURNING id`)
+	c.stmts.claimed = prep(`SELECT j.` + strings.ReplaceAll(jobCols, ", ", ", j.") + `, i.id, ` + prefixInstanceCols("i.") + `
+			FROM jobs j JOIN instances i ON i.id = j.instance_id WHERE j.id = ?`)
+	if err != nil {
+		return fmt.Errorf("catalog: prepare job statements: %w", err)
+	}
+	return nil
+}
+
+// withLazyTx runs fn in a write transaction whose commit is not flushed
+// to disk on its own (SQLite: synchronous=NORMAL for this transaction;
+// PostgreSQL: synchronous_commit off): it becomes durable with the next
+// durable commit, or is lost in a crash before that. For the routing
+// workers' bookkeeping (claims, completions) that is safe, because a lost
+// claim makes the job due again and a lost completion sends the instance
+// again (at-least-once delivery), and it keeps one flush per delivered
+// instance off the disk that the ingest commits wait on.
+func (c *Catalog) withLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if c.d.name == "postgres" {
+		return c.withTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	}
+	conn, err := c.w.Conn(ctx) // the only writer connection: nothing else runs on it meanwhile
+	if err != nil {
+		return fmt.Errorf("catalog: writer connection: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	txErr := func() error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("catalog: begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("catalog: commit: %w", err)
+		}
+		return nil
+	}()
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+		// Never leave the writer connection without full durability: drop it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(txErr, fmt.Errorf("catalog: restore synchronous=FULL: %w", err))
+	}
+	return txErr
 }
 
 func prefixInstanceCols(p string) string {
@@ -193,8 +260,9 @@ func (c *Catalog) Complete(ctx context.Context, id int64) error {
 		WHERE id = ? AND state = 'inflight'`, now, id)
 }
 
-// CompleteMany marks inflight jobs done in one transaction (one durable
-// commit for a batch of deliveries) and returns how many it changed; a job
+// CompleteMany marks inflight jobs done in one transaction (made durable
+// with the next durable commit, see withLazyTx) and returns how many it
+// changed; a job
 // that is no longer inflight (its lease expired and another worker claimed
 // it) is left as it is.
 func (c *Catalog) CompleteMany(ctx context.Context, ids []int64) (int, error) {
@@ -206,12 +274,16 @@ func (c *Catalog) CompleteMany(ctx context.Context, ids []int64) (int, error) {
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	res, err := c.w.ExecContext(ctx, c.q(`UPDATE jobs SET state = 'done', lease_until = 0, last_error = '', updated_at = ?
+	var n int64
+	err := c.withLazyTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, c.q(`UPDATE jobs SET state = 'done', lease_until = 0, last_error = '', updated_at = ?
 		WHERE id IN (?`+repeat(", ?", len(ids)-1)+`) AND state = 'inflight'`), args...)
-	if err != nil {
-		return 0, fmt.Errorf("catalog: complete %d jobs: %w", len(ids), err)
-	}
-	n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("catalog: complete %d jobs: %w", len(ids), err)
 	}
