@@ -154,7 +154,39 @@ func (s *Server) readParts(r *http.Request, body io.Reader, boundary, pathStudy 
 			p.Close()
 			continue
 		}
-		tmp, n, early, rerr := s.spoolPart(p)
+		head, rerr := readHead(p)
+		if rerr == nil {
+			// A large part: stream it into the store when its meta and
+			// header can be read from the first bytes (the usual case).
+			if st, ok := streamable(head, pathStudy); ok {
+				// The part is ingested by a goroutine fed through a pipe, so
+				// that its commit (fsync, rename, catalog) overlaps with
+				// reading the next part.
+				res := &stowResult{}
+				out = append(out, res)
+				pr, pw := io.Pipe()
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					*res = s.ingestStream(r, st, head, pr)
+					pr.CloseWithError(errStreamEnded) // ingest may stop before the part's end
+				}()
+				body := &readErr{r: p}
+				io.Copy(pw, body)
+				pw.CloseWithError(body.err) // nil: the part ended
+				p.Close()
+				var tooBig *http.MaxBytesError
+				switch {
+				case errors.As(body.err, &tooBig):
+					return finish(body.err)
+				case body.err != nil:
+					return finish(nil) // the body ended without a delimiter: this was the last part
+				}
+				continue
+			}
+		}
+		tmp, n, early, rerr := s.spoolPart(p, head, rerr)
 		p.Close()
 		res := &stowResult{}
 		out = append(out, res)
@@ -202,14 +234,10 @@ func removeTemp(pt *part) {
 	}
 }
 
-// spoolPart reads one part into memory (up to memPartLimit) or a
-// temporary file. It returns the part and its length, or (nil, the part's
-// result) when it could not be spooled; rerr is the error that ended
-// reading the part (a truncated body: the part holds what arrived, less
-// the line break that preceded the missing delimiter; or
-// *http.MaxBytesError).
-func (s *Server) spoolPart(p *multipart.Part) (pt *part, n int64, early stowResult, rerr error) {
-	var tooBig *http.MaxBytesError
+// readHead reads the first memPartLimit+1 bytes of a part (fewer when the
+// part is shorter); rerr is nil when more follow, io.EOF at the end of the
+// part, or the error that ended it.
+func readHead(p io.Reader) (head []byte, rerr error) {
 	buf := make([]byte, memPartLimit+1)
 	m := 0
 	for m < len(buf) && rerr == nil {
@@ -217,6 +245,18 @@ func (s *Server) spoolPart(p *multipart.Part) (pt *part, n int64, early stowResu
 		k, rerr = p.Read(buf[m:])
 		m += k
 	}
+	return buf[:m], rerr
+}
+
+// spoolPart keeps one part in memory (up to memPartLimit) or spools it to
+// a temporary file; head and hrerr are what readHead returned. It returns
+// the part and its length, or (nil, the part's result) when it could not
+// be spooled; rerr is the error that ended reading the part (a truncated
+// body: the part holds what arrived, less the line break that preceded
+// the missing delimiter; or *http.MaxBytesError).
+func (s *Server) spoolPart(p *multipart.Part, head []byte, hrerr error) (pt *part, n int64, early stowResult, rerr error) {
+	var tooBig *http.MaxBytesError
+	buf, m, rerr := head, len(head), hrerr
 	switch {
 	case errors.As(rerr, &tooBig):
 		return nil, 0, stowResult{reason: ReasonOutOfResources, comment: "request too large"}, rerr
@@ -293,6 +333,11 @@ func (s *Server) checkAndIngest(r *http.Request, f io.ReaderAt, size int64, path
 		TransferSyntaxUID: file.Syntax.UID,
 		Data:              io.NewSectionReader(f, file.DataOffset, dsSize),
 	})
+	return ingestOutcome(res, err)
+}
+
+// ingestOutcome fills the failure reason of res from an ingest error.
+func ingestOutcome(res stowResult, err error) stowResult {
 	var ie *ingest.Error
 	switch {
 	case err == nil:
@@ -306,4 +351,146 @@ func (s *Server) checkAndIngest(r *http.Request, f io.ReaderAt, size int64, path
 		res.reason, res.comment = ReasonProcessingFailure, "processing failure"
 	}
 	return res
+}
+
+// streamPart is what the first bytes of a large part told: enough to
+// stream the rest into the store.
+type streamPart struct {
+	res        stowResult // UIDs
+	syntax     dcm.TransferSyntax
+	dataOffset int64
+}
+
+// streamable reads the file meta and the data set header (up to Pixel
+// Data) of a part from its first bytes. A part whose meta lacks the SOP
+// UIDs, whose header does not end within head, or that is refused for its
+// study goes the temporary-file way, which also handles every failure.
+func streamable(head []byte, pathStudy string) (streamPart, bool) {
+	file, err := dcm.ReadFile(bufio.NewReaderSize(bytes.NewReader(head), 64<<10))
+	if err != nil || !file.HasMeta || file.Syntax.Deflated ||
+		file.Meta.MediaStorageSOPClassUID == "" || file.Meta.MediaStorageSOPInstanceUID == "" {
+		return streamPart{}, false
+	}
+	ds, err := dcm.ParseHeader(bytes.NewReader(head[file.DataOffset:]), file.Syntax, dcm.Options{LoadLimit: 64 << 10})
+	if err != nil || ds == nil || len(ds.Elements) == 0 {
+		return streamPart{}, false // broken: the temporary-file way says why
+	}
+	switch ds.Elements[len(ds.Elements)-1].Tag {
+	case dcm.TagPixelData, dcm.TagFloatPixelData, dcm.TagDoubleFloatPixelData:
+	default:
+		return streamPart{}, false // the header goes on past head (a large SR, say)
+	}
+	st := streamPart{syntax: file.Syntax, dataOffset: file.DataOffset, res: stowResult{
+		sopClass: file.Meta.MediaStorageSOPClassUID, sopInstance: file.Meta.MediaStorageSOPInstanceUID,
+		study: ds.String(dcm.TagStudyInstanceUID), series: ds.String(dcm.TagSeriesInstanceUID)}}
+	if st.res.study == "" || (pathStudy != "" && st.res.study != pathStudy) {
+		return streamPart{}, false
+	}
+	return st, true
+}
+
+// ingestStream ingests a large part straight from the request body: the
+// data set goes to the store's spool without a temporary copy, and a
+// second goroutine parses it to its end on the way (as the temporary-file
+// way does), so that a truncated or malformed data set is refused before
+// anything is committed. p yields the rest of the part after head, then
+// io.EOF at the part's end, or the error that ended the body inside the
+// part (no close delimiter: the part ends there; or *http.MaxBytesError).
+func (s *Server) ingestStream(r *http.Request, st streamPart, head []byte, p io.Reader) stowResult {
+	hb := &holdback{r: io.MultiReader(bytes.NewReader(head[st.dataOffset:]), p)}
+	pr, pw := io.Pipe()
+	verdict := make(chan error, 1)
+	go func() {
+		// Structure only: every value is skipped, so memory stays flat.
+		_, err := dcm.Parse(bufio.NewReaderSize(pr, 64<<10), st.syntax, dcm.Options{LoadLimit: 1})
+		io.Copy(io.Discard, pr) // keep the tee flowing after an early verdict
+		verdict <- err
+	}()
+	var once sync.Once
+	var verr error
+	validate := func() error {
+		once.Do(func() { pw.Close(); verr = <-verdict })
+		return verr
+	}
+	_, err := s.cfg.Ingester.Ingest(r.Context(), ingest.Request{
+		SOPClassUID:       st.res.sopClass,
+		SOPInstanceUID:    st.res.sopInstance,
+		TransferSyntaxUID: st.syntax.UID,
+		Data:              io.TeeReader(hb, pw),
+		Validate:          validate,
+	})
+	once.Do(func() { pw.CloseWithError(errStreamEnded); verr = <-verdict })
+	var tooBig *http.MaxBytesError
+	if errors.As(hb.bodyErr, &tooBig) {
+		return stowResult{reason: ReasonOutOfResources, comment: "request too large"}
+	}
+	return ingestOutcome(st.res, err)
+}
+
+// readErr remembers the error, other than io.EOF, that ended reading r.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+var errStreamEnded = errors.New("stow: part stream ended")
+
+// holdback passes a part through except its last two bytes until it knows
+// how the part ends: at the part's end they are data; when the body ends
+// without a delimiter (B28) a trailing CRLF or LF belonged to the missing
+// delimiter and is dropped, and the part ends there (bodyErr records why).
+type holdback struct {
+	r       io.Reader
+	tail    [2]byte
+	k       int
+	done    bool
+	bodyErr error
+}
+
+func (h *holdback) Read(p []byte) (int, error) {
+	if h.done {
+		return 0, io.EOF
+	}
+	if len(p) < 3 {
+		var b [64]byte
+		n, err := h.Read(b[:])
+		if n > len(p) {
+			return 0, io.ErrShortBuffer
+		}
+		return copy(p, b[:n]), err
+	}
+	n := copy(p, h.tail[:h.k])
+	h.k = 0
+	m, err := h.r.Read(p[n:])
+	n += m
+	switch {
+	case err == nil:
+		keep := min(2, n)
+		h.k = copy(h.tail[:], p[n-keep:n])
+		return n - keep, nil
+	case errors.Is(err, io.EOF):
+		h.done = true
+		return n, io.EOF
+	}
+	h.done = true
+	h.bodyErr = err
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return n, err
+	}
+	switch {
+	case n >= 2 && p[n-2] == '\r' && p[n-1] == '\n':
+		n -= 2
+	case n >= 1 && p[n-1] == '\n':
+		n--
+	}
+	return n, io.EOF
 }

@@ -31,6 +31,11 @@ type Request struct {
 	// store.NamespaceClinical. Only de-identified instances may go to
 	// store.NamespaceResearch.
 	Namespace store.Namespace
+	// Validate, when set, is called once Data has been read to its end and
+	// spooled, before anything is committed. An error refuses the instance
+	// as not understood ("data set truncated or malformed"): STOW-RS uses it
+	// for a structural parse of the whole data set done while it streams.
+	Validate func() error
 }
 
 // Result reports what was committed.
@@ -167,6 +172,11 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 			in.cfg.Store.Discard(sp)
 		}
 	}()
+	if req.Validate != nil {
+		if err := req.Validate(); err != nil {
+			return Result{}, &Error{Class: ErrCannotUnderstand, Comment: "data set truncated or malformed", Err: err}
+		}
+	}
 	ds, err := in.parseHeader(sp, ts)
 	if err != nil {
 		return Result{}, &Error{Class: ErrCannotUnderstand, Comment: "data set cannot be parsed", Err: err}
