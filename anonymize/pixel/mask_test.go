@@ -164,19 +164,19 @@ func BenchmarkMaskNative(b *testing.B) {
 	frame := make([]byte, f.FrameSize())
 	for _, impl := range []struct {
 		name string
-		mask func()
+		mask func(b *testing.B)
 	}{
-		{"runs", func() {
+		{"runs", func(b *testing.B) {
 			if err := MaskNative(f, frame, m); err != nil {
 				b.Fatal(err)
 			}
 		}},
-		{"per-pixel", func() { maskPerPixel(f, frame, m) }},
+		{"per-pixel", func(*testing.B) { maskPerPixel(f, frame, m) }},
 	} {
 		b.Run(impl.name, func(b *testing.B) {
 			b.SetBytes(int64(len(frame)))
 			for b.Loop() {
-				impl.mask()
+				impl.mask(b)
 			}
 		})
 	}
