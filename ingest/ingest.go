@@ -239,7 +239,6 @@ func (in *Ingester) ingest(ctx context.Context, req Request) (Result, error) {
 		in.log.Debug("identical resend", "sop_instance_uid", inst.SOPInstanceUID)
 	}
 	if res.Jobs > 0 && in.cfg.Queue != nil {
-		in.cfg.Store.Prefetch(rel) // it is about to be read for sending
 		in.cfg.Queue.Kick()
 	}
 	return res, nil

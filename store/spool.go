@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/sha256"
-	"errors"
 	"hash"
 	"os"
 	"sync"
@@ -14,7 +13,7 @@ import (
 const headSize = 128 << 10
 
 // chunkSize is the unit in which spooled bytes are hashed and written; up
-// to maxChunks of them are in flight per spool. A multiple of directAlign.
+// to maxChunks of them are in flight per spool.
 const (
 	chunkSize = 256 << 10
 	maxChunks = 4
@@ -26,10 +25,10 @@ var (
 	chunkPool = sync.Pool{New: func() any { return newChunk() }}
 )
 
-// chunk is a buffer aligned for direct I/O.
+// chunk is one buffer of a spool's pipeline.
 type chunk struct{ b []byte }
 
-func newChunk() *chunk { return &chunk{b: alignedBuffer(chunkSize)} }
+func newChunk() *chunk { return &chunk{b: make([]byte, chunkSize)} }
 
 type chunkJob struct {
 	c   *chunk
@@ -37,18 +36,16 @@ type chunkJob struct {
 	off int64
 }
 
-// spoolWriter fills aligned chunks with the spooled bytes. A full chunk
-// goes to a second goroutine that hashes it and writes it (with direct I/O
-// where the file system allows: no copy into the page cache, and the data
-// reaches the disk while the next chunk arrives, so the final fsync has
-// only metadata left), so that receiving, hashing and writing overlap. An
+// spoolWriter fills chunks with the spooled bytes. A full chunk goes to a
+// second goroutine that hashes it, writes it and starts its writeback at
+// once (sync_file_range), so that receiving, hashing, writing and the
+// disk's work overlap and the fsync at the end has little left to do. An
 // instance smaller than a chunk is hashed and written once, at flush,
 // without a goroutine. The first headSize bytes are also kept in memory.
 type spoolWriter struct {
-	f      *os.File
-	direct bool
-	h      hash.Hash
-	head   *[]byte
+	f    *os.File
+	h    hash.Hash
+	head *[]byte
 
 	cur   *chunk
 	n     int   // bytes in cur
@@ -68,7 +65,7 @@ func newSpoolWriter(f *os.File) *spoolWriter {
 	h.Reset()
 	head := headPool.Get().(*[]byte)
 	*head = (*head)[:0]
-	w := &spoolWriter{f: f, h: h, head: head, direct: setDirect(f, true)}
+	w := &spoolWriter{f: f, h: h, head: head}
 	w.cur = w.getChunk()
 	return w
 }
@@ -145,28 +142,17 @@ func (w *spoolWriter) writeLoop() {
 	}
 }
 
-// writeAt writes the first n bytes of c at off. With direct I/O the
-// length is rounded up to the alignment (flush truncates the padding).
+// writeAt writes the first n bytes of c at off and starts their writeback.
 func (w *spoolWriter) writeAt(c *chunk, n int, off int64) error {
-	if w.direct {
-		padded := (n + directAlign - 1) &^ (directAlign - 1)
-		clear(c.b[n:padded])
-		_, err := w.f.WriteAt(c.b[:padded], off)
-		if err == nil || !errors.Is(err, errDirectUnsupported) {
-			return err
-		}
-		// The file system refused direct I/O after all: write through
-		// the page cache from here on.
-		setDirect(w.f, false)
-		w.direct = false
+	if _, err := w.f.WriteAt(c.b[:n], off); err != nil {
+		return err
 	}
-	_, err := w.f.WriteAt(c.b[:n], off)
-	return err
+	startWriteback(w.f, off, int64(n))
+	return nil
 }
 
-// flush writes what is left, waits for the write goroutine and, after
-// padded direct writes, truncates the file to its length. The hash is
-// complete afterwards.
+// flush writes what is left and waits for the write goroutine. The hash
+// is complete afterwards.
 func (w *spoolWriter) flush() error {
 	if w.work != nil {
 		if w.n > 0 {
@@ -176,10 +162,9 @@ func (w *spoolWriter) flush() error {
 			}
 		}
 		w.stop()
-		if w.werr != nil {
-			return w.werr
-		}
-	} else if w.n > 0 {
+		return w.werr
+	}
+	if w.n > 0 {
 		w.h.Write(w.cur.b[:w.n])
 		if err := w.writeAt(w.cur, w.n, w.off); err != nil {
 			return err
@@ -187,13 +172,6 @@ func (w *spoolWriter) flush() error {
 		w.total += int64(w.n)
 		w.off += int64(w.n)
 		w.n = 0
-	}
-	if w.total%directAlign != 0 {
-		// A padded last block may have been written: cut it off. (A
-		// no-op when the file already has this length.)
-		if err := w.f.Truncate(w.total); err != nil {
-			return err
-		}
 	}
 	return nil
 }
