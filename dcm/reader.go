@@ -224,6 +224,18 @@ func (r *Reader) remaining() int64 {
 	return lim
 }
 
+// checkTagLength is checkLength for an element's value; the tag is
+// formatted only when the length is refused (it is checked for every
+// element, and formatting it each time was a tenth of a header parse).
+func (r *Reader) checkTagLength(n int64, tag Tag) error {
+	if n <= r.opt.MaxValueLength {
+		if rem := r.remaining(); rem < 0 || n <= rem {
+			return nil
+		}
+	}
+	return r.checkLength(n, tag.String())
+}
+
 func (r *Reader) checkLength(n int64, what string) error {
 	if n > r.opt.MaxValueLength {
 		return fmt.Errorf("%w: %s length %d at offset %d (limit %d)", ErrValueTooLarge, what, n, r.pos, r.opt.MaxValueLength)
@@ -307,7 +319,7 @@ func (r *Reader) Next() (*Element, error) {
 		r.done = true
 		return e, ErrStopped
 	}
-	if err := r.checkLength(int64(e.Length), tag.String()); err != nil {
+	if err := r.checkTagLength(int64(e.Length), tag); err != nil {
 		return nil, err
 	}
 	if err := r.value(e); err != nil {
