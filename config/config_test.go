@@ -56,7 +56,7 @@ func TestExample(t *testing.T) {
 	if c.Node.Catalog.DSN != filepath.Join("sonogate-data", "catalog.db") {
 		t.Errorf("catalog dsn = %q", c.Node.Catalog.DSN)
 	}
-	want := []Destination{{Name: "pacs", DIMSE: &DIMSEDest{AETitle: "ORTHANC", Host: "127.0.0.1", Port: 4242, CallingAE: "SONOGATE"}}}
+	want := []Destination{{Name: "pacs", DIMSE: &DIMSEDest{AETitle: "ORTHANC", Host: "127.0.0.1", Port: 4242, CallingAE: "SONOGATE"}, Concurrency: DefaultDIMSEConcurrency}}
 	if !reflect.DeepEqual(c.Destinations, want) {
 		t.Errorf("destinations = %+v", c.Destinations)
 	}
