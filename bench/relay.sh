@@ -6,7 +6,7 @@
 #        SONOGATE_BIN  DICOM_PORT HTTP_PORT (Orthanc)  RELAY_GW_DICOM_PORT RELAY_GW_HTTP_PORT (sonogate)
 #        RELAY_TIMEOUT_S=600 (per run)
 #        RELAY_CONCURRENCY (optional: destination concurrency, i.e. parallel associations to Orthanc;
-#                           unset = sonogate's default, 1)
+#                           unset = sonogate's default for a DIMSE destination, 2)
 #
 # Per corpus, repetition and system (interleaved, every server fresh and empty):
 #   orthanc : Orthanc alone; t0 = storescu start, t1 = first GET /statistics with
