@@ -124,11 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.prepareCommit(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := c.prepareJobs(ctx); err != nil {
+	if err := c.prepareStatements(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -176,7 +172,17 @@ func (c *Catalog) q(s string) string { return c.d.rebind(s) }
 
 // withTx runs fn in a write transaction, committing if it returns nil.
 func (c *Catalog) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := c.w.BeginTx(ctx, nil)
+	return runTx(ctx, c.w, fn)
+}
+
+// txBeginner is a *sql.DB or a *sql.Conn.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// runTx runs fn in a transaction begun on b, committing if it returns nil.
+func runTx(ctx context.Context, b txBeginner, fn func(tx *sql.Tx) error) error {
+	tx, err := b.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("catalog: begin: %w", err)
 	}

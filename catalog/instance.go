@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -241,30 +242,39 @@ func (c *Catalog) commitInTx(ctx context.Context, tx *sql.Tx, inst *Instance, jo
 // cost as much as executing it.
 type commitStmts struct {
 	versions, insert, job *sql.Stmt
-	claim, claimed        *sql.Stmt // prepareJobs
+	claim, claimed        *sql.Stmt // the routing workers' claims
 }
 
-func (c *Catalog) prepareCommit(ctx context.Context) error {
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = c.w.PrepareContext(ctx, c.q(q))
-		if err == nil {
-			c.closed = append(c.closed, st)
-		}
-		return st
-	}
-	c.stmts.versions = prep(`SELECT id, version, sha256 FROM instances WHERE namespace = ? AND sop_instance_uid = ?`)
-	c.stmts.insert = prep(`INSERT INTO instances (` + instanceCols + `, ` + derivedCols + `) VALUES (?` +
-		repeat(", ?", instanceColCount+derivedColCount-1) + `) RETURNING id`)
-	c.stmts.job = prep(`INSERT INTO jobs
+// prepareStatements prepares the statements of the ingest commits and the
+// routing workers' claims on the writer pool.
+func (c *Catalog) prepareStatements(ctx context.Context) error {
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&c.stmts.versions, `SELECT id, version, sha256 FROM instances WHERE namespace = ? AND sop_instance_uid = ?`},
+		{&c.stmts.insert, `INSERT INTO instances (` + instanceCols + `, ` + derivedCols + `) VALUES (?` +
+			repeat(", ?", instanceColCount+derivedColCount-1) + `) RETURNING id`},
+		{&c.stmts.job, `INSERT INTO jobs
 		(instance_id, destination, rule, state, attempts, next_attempt_at, lease_until, last_error, created_at, updated_at)
-		VALUES (?, ?, ?, 'pending', 0, ?, 0, '', ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("catalog: prepare commit statements: %w", err)
+		VALUES (?, ?, ?, 'pending', 0, ?, 0, '', ?, ?)`},
+		{&c.stmts.claim, `UPDATE jobs
+			SET state = 'inflight', attempts = attempts + 1, lease_until = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM jobs
+				WHERE destination = ?
+				  AND ((state = 'pending' AND next_attempt_at <= ?) OR (state = 'inflight' AND lease_until <= ?))
+				ORDER BY next_attempt_at, id
+				LIMIT ?` + c.d.lockSkip + `)
+			RETURNING id`},
+		{&c.stmts.claimed, `SELECT j.` + strings.ReplaceAll(jobCols, ", ", ", j.") + `, i.id, ` + prefixInstanceCols("i.") + `
+			FROM jobs j JOIN instances i ON i.id = j.instance_id WHERE j.id = ?`},
+	} {
+		st, err := c.w.PrepareContext(ctx, c.q(p.q))
+		if err != nil {
+			return fmt.Errorf("catalog: prepare statements: %w", err)
+		}
+		c.closed = append(c.closed, st)
+		*p.st = st
 	}
 	return nil
 }

@@ -132,35 +132,6 @@ func (c *Catalog) ClaimDue(ctx context.Context, destination string, limit int, n
 	return out, nil
 }
 
-// prepareJobs prepares the statements of the routing workers' claims.
-func (c *Catalog) prepareJobs(ctx context.Context) error {
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		if st, err = c.w.PrepareContext(ctx, c.q(q)); err == nil {
-			c.closed = append(c.closed, st)
-		}
-		return st
-	}
-	c.stmts.claim = prep(`UPDATE jobs
-			SET state = 'inflight', attempts = attempts + 1, lease_until = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM jobs
-				WHERE destination = ?
-				  AND ((state = 'pending' AND next_attempt_at <= ?) OR (state = 'inflight' AND lease_until <= ?))
-				ORDER BY next_attempt_at, id
-				LIMIT ?` + c.d.lockSkip + `)
-			RETURNING id`)
-	c.stmts.claimed = prep(`SELECT j.` + strings.ReplaceAll(jobCols, ", ", ", j.") + `, i.id, ` + prefixInstanceCols("i.") + `
-			FROM jobs j JOIN instances i ON i.id = j.instance_id WHERE j.id = ?`)
-	if err != nil {
-		return fmt.Errorf("catalog: prepare job statements: %w", err)
-	}
-	return nil
-}
-
 // withLazyTx runs fn in a write transaction whose commit is not flushed
 // to disk on its own (SQLite: synchronous=NORMAL for this transaction;
 // PostgreSQL: synchronous_commit off): it becomes durable with the next
@@ -186,20 +157,7 @@ func (c *Catalog) withLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) err
 	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	txErr := func() error {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("catalog: begin: %w", err)
-		}
-		if err := fn(tx); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("catalog: commit: %w", err)
-		}
-		return nil
-	}()
+	txErr := runTx(ctx, conn, fn)
 	if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
 		// Never leave the writer connection without full durability: drop it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })

@@ -13,22 +13,34 @@ import (
 // tinyInstance is a Part 10 file of a small US image with the given UIDs.
 func tinyInstance(t *testing.T, study, sop string) []byte {
 	t.Helper()
+	b, _ := usInstance(t, study, sop, "Par^Allel", nil)
+	return b
+}
+
+// usInstance is a Part 10 US image with the given UIDs and name, and pixel
+// data when pixels is not nil; dataOffset is where the data set starts.
+func usInstance(t *testing.T, study, sop, name string, pixels []byte) (file []byte, dataOffset int) {
+	t.Helper()
 	var b bytes.Buffer
 	const usImage = "1.2.840.10008.5.1.4.1.1.6.1"
 	b.Write(dcm.EncodeFileMeta(dcm.FileMeta{MediaStorageSOPClassUID: usImage, MediaStorageSOPInstanceUID: sop,
 		TransferSyntaxUID: dcm.ExplicitVRLittleEndian.UID, ImplementationClassUID: "1.2.3.4"}))
+	dataOffset = b.Len()
 	w := dcm.NewWriter(&b, dcm.ExplicitVRLittleEndian)
 	tg := dcm.NewTag
 	w.WriteString(tg(0x0008, 0x0016), dcm.UI, usImage)
 	w.WriteString(tg(0x0008, 0x0018), dcm.UI, sop)
 	w.WriteString(tg(0x0008, 0x0060), dcm.CS, "US")
-	w.WriteString(tg(0x0010, 0x0010), dcm.PN, "Par^Allel")
+	w.WriteString(tg(0x0010, 0x0010), dcm.PN, name)
 	w.WriteString(tg(0x0020, 0x000D), dcm.UI, study)
 	w.WriteString(tg(0x0020, 0x000E), dcm.UI, study+".1")
+	if pixels != nil {
+		w.WriteValue(dcm.TagPixelData, dcm.OW, pixels)
+	}
 	if w.Err() != nil {
 		t.Fatal(w.Err())
 	}
-	return b.Bytes()
+	return b.Bytes(), dataOffset
 }
 
 // TestSTOWParallelParts stores a request of many parts (ingested several at

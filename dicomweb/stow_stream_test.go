@@ -8,35 +8,17 @@ import (
 	"testing"
 
 	"github.com/sonogate/sonogate/config"
-	"github.com/sonogate/sonogate/dcm"
 )
 
 // largeInstance is a Part 10 US image whose pixel data (n bytes) makes it
 // larger than memPartLimit, so that STOW-RS streams it into the store.
 func largeInstance(t *testing.T, study, sop string, n int) (file []byte, dataOffset int) {
 	t.Helper()
-	var b bytes.Buffer
-	const usImage = "1.2.840.10008.5.1.4.1.1.6.1"
-	b.Write(dcm.EncodeFileMeta(dcm.FileMeta{MediaStorageSOPClassUID: usImage, MediaStorageSOPInstanceUID: sop,
-		TransferSyntaxUID: dcm.ExplicitVRLittleEndian.UID, ImplementationClassUID: "1.2.3.4"}))
-	dataOffset = b.Len()
-	w := dcm.NewWriter(&b, dcm.ExplicitVRLittleEndian)
-	tg := dcm.NewTag
-	w.WriteString(tg(0x0008, 0x0016), dcm.UI, usImage)
-	w.WriteString(tg(0x0008, 0x0018), dcm.UI, sop)
-	w.WriteString(tg(0x0008, 0x0060), dcm.CS, "US")
-	w.WriteString(tg(0x0010, 0x0010), dcm.PN, "Stream^Large")
-	w.WriteString(tg(0x0020, 0x000D), dcm.UI, study)
-	w.WriteString(tg(0x0020, 0x000E), dcm.UI, study+".1")
 	px := make([]byte, n)
 	for i := range px {
 		px[i] = byte(i*31 + i>>9)
 	}
-	w.WriteValue(dcm.TagPixelData, dcm.OW, px)
-	if w.Err() != nil {
-		t.Fatal(w.Err())
-	}
-	return b.Bytes(), dataOffset
+	return usInstance(t, study, sop, "Stream^Large", px)
 }
 
 // TestSTOWStreamsLargeParts: parts larger than memPartLimit are streamed
