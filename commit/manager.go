@@ -12,17 +12,13 @@ import (
 	"time"
 
 	"github.com/sonogate/sonogate/catalog"
+	"github.com/sonogate/sonogate/config"
 	"github.com/sonogate/sonogate/dimse"
 )
 
 // Peer is a remote AE that may request storage commitment ("commit" in
-// Services) and where its reports go.
-type Peer struct {
-	AETitle  string
-	Host     string
-	Port     int
-	Services []string
-}
+// Services) and where its reports go (the configuration's peers).
+type Peer = config.Peer
 
 // Config configures a Manager. Zero durations take the defaults noted.
 type Config struct {

@@ -16,13 +16,9 @@ func (n *Node) registerCommit() {
 
 func (n *Node) commitConfig() commit.Config {
 	cfg := n.cfg
-	var peers []commit.Peer
-	for _, p := range cfg.Peers {
-		peers = append(peers, commit.Peer{AETitle: p.AETitle, Host: p.Host, Port: p.Port, Services: p.Services})
-	}
 	return commit.Config{
 		Catalog:         n.catalog,
-		Peers:           peers,
+		Peers:           cfg.Peers,
 		AfterDeliveryTo: cfg.Commitment.AfterDeliveryTo,
 		Namespace: func(calledAE string) string {
 			if cfg.Node.ResearchAETitle != "" && calledAE == cfg.Node.ResearchAETitle {

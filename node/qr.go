@@ -20,14 +20,10 @@ func additionalAETitles(cfg config.Config) []string {
 // the namespace: node.research_ae_title → research, else clinical.
 func (n *Node) registerQR() {
 	cfg := n.cfg
-	var peers []qr.Peer
-	for _, p := range cfg.Peers {
-		peers = append(peers, qr.Peer{AETitle: p.AETitle, Host: p.Host, Port: p.Port, Services: p.Services})
-	}
 	h := qr.New(qr.Config{
 		Catalog: n.catalog,
 		Path:    n.store.Path,
-		Peers:   peers,
+		Peers:   cfg.Peers,
 		Namespace: func(calledAE string) string {
 			if cfg.Node.ResearchAETitle != "" && calledAE == cfg.Node.ResearchAETitle {
 				return "research"

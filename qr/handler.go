@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/sonogate/sonogate/catalog"
+	"github.com/sonogate/sonogate/config"
 	"github.com/sonogate/sonogate/dcm"
 	"github.com/sonogate/sonogate/dimse"
 )
@@ -24,13 +25,9 @@ const (
 	ServiceCommit = "commit"
 )
 
-// Peer is a remote AE known by title: where to reach it and what it may do.
-type Peer struct {
-	AETitle  string
-	Host     string
-	Port     int
-	Services []string
-}
+// Peer is a remote AE known by title: where to reach it and what it may do
+// (the configuration's peers, as they are).
+type Peer = config.Peer
 
 // Config configures a Handler.
 type Config struct {

@@ -10,15 +10,9 @@ import (
 	"github.com/sonogate/sonogate/dcm"
 )
 
-// Well-known tags of Query/Retrieve identifiers.
-const (
-	tagSpecificCharacterSet = dcm.Tag(0x00080005)
-	tagQueryRetrieveLevel   = dcm.Tag(0x00080052)
-	tagPatientID            = dcm.Tag(0x00100020)
-	tagStudyInstanceUID     = dcm.Tag(0x0020000D)
-	tagSeriesInstanceUID    = dcm.Tag(0x0020000E)
-	tagSOPInstanceUID       = dcm.Tag(0x00080018)
-)
+// tagQueryRetrieveLevel is (0008,0052); the other keys of an identifier
+// use dcm's named tags.
+const tagQueryRetrieveLevel = dcm.Tag(0x00080052)
 
 // Model is a Query/Retrieve information model.
 type Model int
@@ -31,10 +25,10 @@ const (
 
 // uniqueKey is the unique key of each level (PS3.4 §C.6.1.1, §C.6.2.1).
 var uniqueKey = map[catalog.Level]dcm.Tag{
-	catalog.LevelPatient: tagPatientID,
-	catalog.LevelStudy:   tagStudyInstanceUID,
-	catalog.LevelSeries:  tagSeriesInstanceUID,
-	catalog.LevelImage:   tagSOPInstanceUID,
+	catalog.LevelPatient: dcm.TagPatientID,
+	catalog.LevelStudy:   dcm.TagStudyInstanceUID,
+	catalog.LevelSeries:  dcm.TagSeriesInstanceUID,
+	catalog.LevelImage:   dcm.TagSOPInstanceUID,
 }
 
 var levels = []catalog.Level{catalog.LevelPatient, catalog.LevelStudy, catalog.LevelSeries, catalog.LevelImage}
@@ -92,7 +86,7 @@ func ParseIdentifier(b []byte, tsUID string, model Model) (*Identifier, error) {
 		return nil, &IdentifierError{Tag: tagQueryRetrieveLevel, Reason: "PATIENT level is not part of the Study Root model"}
 	}
 	for _, e := range ds.Elements {
-		if e.Tag == tagSpecificCharacterSet || e.Tag == tagQueryRetrieveLevel || e.Tag.Group() == 0x0002 || e.Tag.Element() == 0 {
+		if e.Tag == dcm.TagSpecificCharacterSet || e.Tag == tagQueryRetrieveLevel || e.Tag.Group() == 0x0002 || e.Tag.Element() == 0 {
 			continue
 		}
 		vr := e.VR
@@ -137,7 +131,7 @@ func encodeIdentifierCharset(tsUID string, level catalog.Level, keys []Key, char
 	}
 	all := append([]Key{{Tag: tagQueryRetrieveLevel, VR: dcm.CS, Value: string(level)}}, keys...)
 	if charset != "" {
-		all = append(all, Key{Tag: tagSpecificCharacterSet, VR: dcm.CS, Value: charset})
+		all = append(all, Key{Tag: dcm.TagSpecificCharacterSet, VR: dcm.CS, Value: charset})
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Tag < all[j].Tag })
 	var buf bytes.Buffer

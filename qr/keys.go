@@ -46,7 +46,7 @@ func EncodeQuery(tsUID string, level catalog.Level, keys []Key) ([]byte, error) 
 	ascii := true
 	var order []dcm.Tag
 	for _, k := range keys {
-		if k.Tag == tagQueryRetrieveLevel || k.Tag == tagSpecificCharacterSet {
+		if k.Tag == tagQueryRetrieveLevel || k.Tag == dcm.TagSpecificCharacterSet {
 			continue
 		}
 		if _, ok := m[k.Tag]; !ok {
