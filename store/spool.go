@@ -47,10 +47,9 @@ type spoolWriter struct {
 	h    hash.Hash
 	head *[]byte
 
-	cur   *chunk
-	n     int   // bytes in cur
-	off   int64 // file offset of cur.b[0]
-	total int64
+	cur *chunk
+	n   int   // bytes in cur
+	off int64 // file offset of cur.b[0]
 
 	work  chan chunkJob // nil until the first full chunk
 	free  chan *chunk
@@ -119,7 +118,6 @@ func (w *spoolWriter) submit() error {
 	default:
 	}
 	w.work <- chunkJob{w.cur, w.n, w.off}
-	w.total += int64(w.n)
 	w.off += int64(w.n)
 	w.cur, w.n = nil, 0
 	if w.cur = w.getChunk(); w.cur == nil {
@@ -169,7 +167,6 @@ func (w *spoolWriter) flush() error {
 		if err := w.writeAt(w.cur, w.n, w.off); err != nil {
 			return err
 		}
-		w.total += int64(w.n)
 		w.off += int64(w.n)
 		w.n = 0
 	}

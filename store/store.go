@@ -79,8 +79,8 @@ type Spooled struct {
 	Size       int64  // bytes in the file
 	DataOffset int64  // offset of the data set: len(prefix)
 
-	// f is the spool file, written but not yet fsynced: Place (or Commit)
-	// fsyncs and closes it, Discard closes it.
+	// f is the spool file, written but not yet fsynced: Commit fsyncs and
+	// closes it, Discard closes it.
 	f *os.File
 
 	// head holds the first bytes of the file (at most headSize), captured
@@ -162,7 +162,7 @@ func (s *Store) CleanTemp(olderThan time.Duration) (int, error) {
 // Spool writes prefix followed by everything read from r to a new temporary
 // file, hashing as it writes. The data is streamed through fixed buffers
 // (or handed over slice by slice when r is an io.WriterTo). The file is
-// not fsynced yet: Commit (or Place) makes it durable before it gets its
+// not fsynced yet: Commit makes it durable before it gets its
 // name. On any error the temporary file is removed and no Spooled is
 // returned.
 func (s *Store) Spool(prefix []byte, r io.Reader) (sp *Spooled, err error) {
@@ -322,22 +322,22 @@ func legacyRelPath(ns Namespace, sha string) string {
 }
 
 // Commit moves a spooled file to its content-addressed path in namespace ns
-// and returns that path relative to the store root: Plan, then Place.
+// and returns that path relative to the store root: plan, then place.
 func (s *Store) Commit(sp *Spooled, ns Namespace) (string, error) {
-	rel, existing, err := s.Plan(sp, ns)
+	rel, existing, err := s.plan(sp, ns)
 	if err != nil {
 		return "", err
 	}
-	if err := s.Place(sp, ns, rel, existing); err != nil {
+	if err := s.place(sp, ns, rel, existing); err != nil {
 		return "", err
 	}
 	return rel, nil
 }
 
-// Plan returns where a spooled file will be: its content-addressed path in
+// plan returns where a spooled file will be: its content-addressed path in
 // namespace ns, or the path of a file with the same content that is
-// already stored (existing). Nothing is changed on disk; Place does it.
-func (s *Store) Plan(sp *Spooled, ns Namespace) (rel string, existing bool, err error) {
+// already stored (existing). Nothing is changed on disk; place does it.
+func (s *Store) plan(sp *Spooled, ns Namespace) (rel string, existing bool, err error) {
 	if sp == nil {
 		return "", false, errors.New("store: commit of nil spool")
 	}
@@ -354,11 +354,11 @@ func (s *Store) Plan(sp *Spooled, ns Namespace) (rel string, existing bool, err 
 	return rel, false, nil
 }
 
-// Place puts a spooled file where Plan said: it fsyncs the file, renames
+// place puts a spooled file where plan said: it fsyncs the file, renames
 // it to rel and fsyncs the receiving directory (creating the directory if
 // needed), or, when a file with the same content exists, discards the
-// spool. Once Place returns nil the instance bytes are durable at rel.
-func (s *Store) Place(sp *Spooled, ns Namespace, rel string, existing bool) error {
+// spool. Once place returns nil the instance bytes are durable at rel.
+func (s *Store) place(sp *Spooled, ns Namespace, rel string, existing bool) error {
 	sp.releaseHead()
 	if existing {
 		// Same content: keep the existing file, drop ours.
