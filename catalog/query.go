@@ -439,13 +439,20 @@ func orConds(cs []cond) cond {
 	if len(cs) == 1 {
 		return cs[0]
 	}
+	out := joinConds(cs, " OR ")
+	out.sql = "(" + out.sql + ")"
+	return out
+}
+
+// joinConds joins the predicates' SQL with sep and their arguments in order.
+func joinConds(cs []cond, sep string) cond {
 	var out cond
 	parts := make([]string, len(cs))
 	for i, c := range cs {
 		parts[i] = c.sql
 		out.args = append(out.args, c.args...)
 	}
-	out.sql = "(" + strings.Join(parts, " OR ") + ")"
+	out.sql = strings.Join(parts, sep)
 	return out
 }
 
@@ -704,14 +711,8 @@ func (c *Catalog) nameCond(ns, key string) keyCond {
 	// One index range per column and value, as a row id list: SQLite's
 	// planner, without statistics, would rather walk a namespace index
 	// than serve an OR of ranges.
-	var out cond
-	parts := make([]string, len(cs))
-	for i, k := range cs {
-		parts[i] = k.sql
-		out.args = append(out.args, k.args...)
-	}
-	out.sql = "@.id IN (" + strings.Join(parts, " UNION ") + ")"
-	return keyCond{c: out, exact: exact, ids: &cond{strings.Join(parts, " UNION "), out.args}}
+	ids := joinConds(cs, " UNION ")
+	return keyCond{c: cond{"@.id IN (" + ids.sql + ")", ids.args}, exact: exact, ids: &ids}
 }
 
 // fuzzyNameCond: with fuzzy matching every name part of the key without
