@@ -83,22 +83,14 @@ func store(t *testing.T, n *node.Node, sopClass, sopInstance string, ts dcm.Tran
 
 func storeFile(t *testing.T, n *node.Node, path string) {
 	t.Helper()
-	f, err := dcm.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, fh := openDataSet(t, path)
 	defer fh.Close()
-	fh.Seek(f.DataOffset, io.SeekStart)
 	store(t, n, f.Meta.MediaStorageSOPClassUID, f.Meta.MediaStorageSOPInstanceUID, f.Syntax, bufio.NewReader(fh))
 }
 
-// storeHostile sends a copy of path with new UIDs and the given patient
-// name and ID.
-func storeHostile(t *testing.T, n *node.Node, path, name, id string) {
+// openDataSet reads a Part 10 file's meta and returns it with the file
+// positioned at its data set; the caller closes it.
+func openDataSet(t *testing.T, path string) (dcm.File, *os.File) {
 	t.Helper()
 	f, err := dcm.OpenFile(path)
 	if err != nil {
@@ -108,8 +100,19 @@ func storeHostile(t *testing.T, n *node.Node, path, name, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := fh.Seek(f.DataOffset, io.SeekStart); err != nil {
+		fh.Close()
+		t.Fatal(err)
+	}
+	return f, fh
+}
+
+// storeHostile sends a copy of path with new UIDs and the given patient
+// name and ID.
+func storeHostile(t *testing.T, n *node.Node, path, name, id string) {
+	t.Helper()
+	f, fh := openDataSet(t, path)
 	defer fh.Close()
-	fh.Seek(f.DataOffset, io.SeekStart)
 	ds, err := dcm.Parse(bufio.NewReader(fh), f.Syntax, dcm.Options{})
 	if err != nil {
 		t.Fatal(err)
